@@ -1,0 +1,59 @@
+"""``plugin.create_app()``: the FastAPI app that serves one plugin.
+
+Run on its own (``uvicorn main:app``) the app owns the plugin's lifecycle:
+it installs the plugin on its first start ever (remembered in storage),
+enables it at startup and disables it at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from .logger import configure_logging
+from .routes import RouteSpec, build_router
+
+if TYPE_CHECKING:
+    from .plugin import Plugin
+
+
+def create_app(plugin: Plugin) -> FastAPI:
+    """Build the app: the plugin's routes under ``/plugins/<id>`` and its lifecycle."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging()
+        _mount_new_routes(app, plugin)
+        await plugin.start()
+        try:
+            yield
+        finally:
+            await plugin.stop()
+
+    metadata = plugin.metadata
+    app = FastAPI(
+        title=metadata.name,
+        version=metadata.version,
+        description=metadata.description or "",
+        lifespan=lifespan,
+        openapi_url=f"/plugins/{plugin.id}/openapi.json",
+        docs_url=f"/plugins/{plugin.id}/docs",
+        redoc_url=None,
+    )
+    app.state.plugin = plugin
+    app.state.mounted_routes = []
+    _mount_new_routes(app, plugin)
+    return app
+
+
+def _mount_new_routes(app: FastAPI, plugin: Plugin) -> None:
+    """Include the routes declared since the last call (routes may follow create_app)."""
+    mounted: list[RouteSpec] = app.state.mounted_routes
+    fresh = [spec for spec in plugin.routes if spec not in mounted]
+    if fresh:
+        app.include_router(build_router(plugin.id, fresh))
+        mounted.extend(fresh)
+        app.openapi_schema = None

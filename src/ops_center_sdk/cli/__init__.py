@@ -1,0 +1,1 @@
+"""The ``ops-center-plugin`` command line."""

@@ -1,0 +1,61 @@
+"""``create_host_app``: the local Ops-Center's REST application."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from .. import __version__
+from .auth import APIKeys
+from .bus import EventBus
+from .errors import install_error_handlers
+from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from .rest import api_router
+from .store import HostStore
+
+
+def create_host_app(
+    *,
+    data_dir: Path | None = None,
+    admin_key: str | None = None,
+    bus: EventBus | None = None,
+    store: HostStore | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    title: str = "Ops-Center (local)",
+) -> FastAPI:
+    """The REST API of a local Ops-Center, under ``/api/v1`` (OpenAPI at ``/docs``).
+
+    The store is ``store`` if given, else the SQLite file in ``data_dir``
+    (``<data_dir>/ops-center.db``), else a private in-memory database.
+    ``admin_key`` grants every permission; when ``None`` a random one is made.
+    The parts are on ``app.state``: ``store``, ``bus``, ``keys`` (issue and
+    revoke API keys) and ``admin_key``.
+
+    >>> app = create_host_app(admin_key="secret")
+    >>> key = app.state.keys.issue("my-plugin", ["devices:read"])
+    """
+    if store is None:
+        store = HostStore.in_directory(data_dir) if data_dir is not None else HostStore.in_memory()
+    admin_key = admin_key or secrets.token_urlsafe(32)
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description="The Ops-Center REST API, served locally for plugin development.",
+    )
+    app.state.store = store
+    app.state.bus = bus or EventBus()
+    app.state.keys = APIKeys(store, admin_key=admin_key)
+    app.state.admin_key = admin_key
+    app.include_router(api_router())
+    # Added last = outermost: the size limit sits inside the catch-all.
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    install_error_handlers(app)
+
+    @app.get("/api/v1/health", tags=["host"], summary="Is the host up?")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,111 @@
+"""Loading a plugin from its folder: plugin.yaml, then the entrypoint module.
+
+Shared by everything that runs a plugin someone wrote (``serve``, the dev
+host, the testing kit), so they all agree on what a plugin folder is.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from .errors import OpsCenterError
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
+    from .plugin import Plugin
+
+
+class PluginLoadError(OpsCenterError):
+    """The plugin's entrypoint is missing, raises on import, or defines no plugin."""
+
+
+@dataclass(frozen=True)
+class LoadedPlugin:
+    """A plugin folder brought into this process."""
+
+    folder: Path
+    manifest: Manifest
+    module: ModuleType
+    plugin: Plugin
+
+
+def module_name_for(plugin_id: str) -> str:
+    """The name the entrypoint is imported under: unique per plugin id."""
+    return "ops_center_plugins." + re.sub(r"[^0-9a-zA-Z_]", "_", plugin_id)
+
+
+def load_plugin(folder: str | Path, *, fresh: bool = False) -> LoadedPlugin:
+    """Import the plugin in ``folder`` and return its ``Plugin`` object.
+
+    The entrypoint (``runtime.entrypoint``, ``main.py`` by default) is imported
+    as ``ops_center_plugins.<id>`` with the folder on ``sys.path`` so its own
+    helper modules import. ``fresh=True`` imports it again even if loaded.
+    """
+    from .manifest import load_manifest
+    from .plugin import Plugin
+
+    root = Path(folder).resolve()
+    manifest = load_manifest(root)
+    entry = root / (manifest.runtime.entrypoint if manifest.runtime else "main.py")
+    if not entry.is_file():
+        raise PluginLoadError(f"{entry}: the entrypoint named in plugin.yaml does not exist")
+    name = module_name_for(manifest.id)
+    if not fresh and name in sys.modules:
+        module = sys.modules[name]
+    else:
+        module = _import_file(name, entry, root)
+    candidates = [value for value in vars(module).values() if isinstance(value, Plugin)]
+    plugin = getattr(module, "plugin", None)
+    if not isinstance(plugin, Plugin):
+        if len(candidates) != 1:
+            raise PluginLoadError(
+                f"{entry}: expected one `plugin = Plugin(...)` at module level, "
+                f"found {len(candidates)}"
+            )
+        plugin = candidates[0]
+    if plugin.id != manifest.id:
+        raise PluginLoadError(
+            f"{entry}: Plugin(id={plugin.id!r}) does not match plugin.yaml id {manifest.id!r}"
+        )
+    return LoadedPlugin(root, manifest, module, plugin)
+
+
+def _import_file(name: str, entry: Path, root: Path) -> ModuleType:
+    if "ops_center_plugins" not in sys.modules:
+        namespace = ModuleType("ops_center_plugins")
+        namespace.__path__ = []
+        sys.modules["ops_center_plugins"] = namespace
+    spec = importlib.util.spec_from_file_location(name, entry)
+    if spec is None or spec.loader is None:
+        raise PluginLoadError(f"{entry}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(root)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise PluginLoadError(_describe_import_failure(entry, exc)) from exc
+    return module
+
+
+def _describe_import_failure(entry: Path, exc: BaseException) -> str:
+    """``main.py:12: ValueError: ...``: the deepest frame inside the plugin folder."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if Path(f.filename).resolve().is_relative_to(entry.parent)]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{exc.filename}:{exc.lineno}"
+    elif inside:
+        where = f"{inside[-1].filename}:{inside[-1].lineno}"
+    else:
+        where = str(entry)
+    return f"{where}: importing the plugin failed: {type(exc).__name__}: {exc}"

@@ -1,0 +1,421 @@
+"""The :class:`Plugin` object: where a plugin and its runtime meet.
+
+A plugin module creates one ``Plugin``, decorates its handlers with it, and
+exports ``app = plugin.create_app()``. Whatever runs the plugin (the app on its
+own under uvicorn, the local Ops-Center, the testing kit) drives it through
+the methods in the "runtime" section below and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .errors import ManifestError, Problem
+from .hooks import DispatchReport, HookRegistry
+from .routes import RouteSpec, make_route
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from .api import APIClient
+    from .config import Config
+    from .manifest import Manifest, PluginMetadata
+    from .scheduler import Clock, Scheduler
+    from .storage import Storage
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+MANIFEST_FILE = "plugin.yaml"
+_INSTALLED_KEY = "installed"
+sdk_log = logging.getLogger("ops_center_sdk.plugin")
+
+
+def system_namespace(plugin_id: str) -> str:
+    """The private storage namespace where the SDK keeps a plugin's own bookkeeping."""
+    return f"_sdk.{plugin_id}"
+
+
+class Plugin:
+    """A plugin: its metadata, its handlers and the services it uses.
+
+    >>> plugin = Plugin(id="my-plugin", name="My Plugin", version="1.0.0",
+    ...                 description="My awesome plugin", author="Your Name",
+    ...                 category="monitoring")
+    >>> plugin.metadata.version
+    '1.0.0'
+
+    When a ``plugin.yaml`` stands beside the module that creates the plugin (or
+    in ``root``), it is read too: its permissions limit ``plugin.api`` and its
+    ``config_schema`` validates ``plugin.config``. Its ``id`` and ``version``
+    must agree with the constructor's.
+
+    Services are created on first use: ``storage`` (``OPS_CENTER_STORAGE_URL``,
+    by default SQLite under ``OPS_CENTER_DATA_DIR``), ``scheduler``, ``config``,
+    ``logger`` (``ops_center.plugins.<id>``) and ``api`` (``OPS_CENTER_API_URL``
+    and ``OPS_CENTER_API_KEY``). Pass any of them to replace it.
+    """
+
+    def __init__(
+        self,
+        id: str,
+        name: str | None = None,
+        version: str | None = None,
+        description: str = "",
+        author: str = "",
+        category: str = "monitoring",
+        *,
+        type: str = "backend",
+        permissions: Sequence[str] | None = None,
+        config_schema: Mapping[str, Any] | None = None,
+        root: str | Path | None = None,
+        manifest: Manifest | None = None,
+        storage: Storage | None = None,
+        scheduler: Scheduler | None = None,
+        config: Config | None = None,
+        api: APIClient | None = None,
+        logger: logging.Logger | None = None,
+        clock: Clock | None = None,
+        hook_timeout: float = 30.0,
+        **metadata: Any,
+    ) -> None:
+        from .manifest import Manifest
+
+        self.root = Path(root) if root is not None else _caller_folder()
+        declared: dict[str, Any] = {
+            "id": id,
+            "name": name or id,
+            "version": version or "0.1.0",
+            "description": description,
+            "author": author,
+            "category": category,
+            "type": type,
+            **metadata,
+        }
+        if permissions is not None:
+            declared["permissions"] = list(permissions)
+        if config_schema is not None:
+            declared["config_schema"] = dict(config_schema)
+        if manifest is None:
+            on_disk = self.root / MANIFEST_FILE if self.root is not None else None
+            if on_disk is not None and on_disk.is_file():
+                explicit = {"id": id} if version is None else {"id": id, "version": version}
+                manifest = _merge_with_file(explicit, on_disk)
+            else:
+                manifest = Manifest.from_dict(declared, source="Plugin(...)")
+        self.manifest: Manifest = manifest
+        self.id: str = manifest.id
+        self.hooks = HookRegistry(self.id, default_timeout=hook_timeout)
+        self.routes: list[RouteSpec] = []
+        self._clock = clock
+        self._storage = storage
+        self._system_storage: Storage | None = None
+        self._scheduler = scheduler
+        self._config = config
+        self._api = api
+        self._logger = logger
+        self.installed = False
+        self.enabled = False
+
+    @classmethod
+    def from_manifest(cls, path: str | Path, **services: Any) -> Plugin:
+        """A plugin described by a ``plugin.yaml`` file (or the folder holding one)."""
+        from .manifest import load_manifest
+
+        manifest = load_manifest(path)
+        location = Path(path)
+        root = location if location.is_dir() else location.parent
+        return cls(manifest.id, version=manifest.version, root=root, manifest=manifest, **services)
+
+    # ==================== metadata and services ====================
+
+    @property
+    def metadata(self) -> PluginMetadata:
+        """id, name, version, description, author, category, type and the rest."""
+        return self.manifest.metadata
+
+    @property
+    def permissions(self) -> tuple[str, ...] | None:
+        """The manifest's permissions, or ``None`` when it declares none (no limit)."""
+        declared = self.manifest.permissions
+        return tuple(declared) if declared is not None else None
+
+    @property
+    def clock(self) -> Clock:
+        if self._clock is None:
+            from .scheduler import SystemClock
+
+            self._clock = SystemClock()
+        return self._clock
+
+    @property
+    def storage(self) -> Storage:
+        """This plugin's key-value storage; no other plugin can see its keys."""
+        if self._storage is None:
+            from .storage import open_storage
+
+            self._storage = open_storage(self.id, clock=self.clock.time)
+        return self._storage
+
+    @property
+    def system_storage(self) -> Storage:
+        """The SDK's own bookkeeping for this plugin (install flag, scheduler state).
+
+        Same backend as :attr:`storage`, separate namespace: ``storage.clear()``
+        does not forget that the plugin is installed or what is scheduled.
+        """
+        if self._system_storage is None:
+            from .storage import Storage
+
+            self._system_storage = Storage(self.storage.backend, system_namespace(self.id))
+        return self._system_storage
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """Background tasks: cron schedules and one-shot runs."""
+        if self._scheduler is None:
+            from .scheduler import Scheduler
+
+            self._scheduler = Scheduler(owner=self.id, clock=self.clock, state=self.system_storage)
+        return self._scheduler
+
+    @property
+    def config(self) -> Config:
+        """Configuration validated against the manifest's ``config_schema``."""
+        if self._config is None:
+            from .config import Config
+
+            self._config = Config.from_manifest(self.manifest, self.root)
+        return self._config
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The standard logger ``ops_center.plugins.<id>``."""
+        if self._logger is None:
+            from .logger import get_plugin_logger
+
+            self._logger = get_plugin_logger(self.id)
+        return self._logger
+
+    @property
+    def api(self) -> APIClient:
+        """The Ops-Center API client, limited to the manifest's permissions."""
+        if self._api is None:
+            from .api import APIClient
+
+            self._api = APIClient(permissions=self.permissions)
+        return self._api
+
+    def use_services(
+        self,
+        *,
+        storage: Storage | None = None,
+        scheduler: Scheduler | None = None,
+        config: Config | None = None,
+        api: APIClient | None = None,
+        logger: logging.Logger | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """Swap services (the testing kit puts mocks in); ``None`` keeps the current one."""
+        if clock is not None:
+            self._clock = clock
+        if storage is not None:
+            self._storage = storage
+            self._system_storage = None
+        if scheduler is not None:
+            self._scheduler = scheduler
+        if config is not None:
+            self._config = config
+        if api is not None:
+            self._api = api
+        if logger is not None:
+            self._logger = logger
+
+    # ==================== decorators ====================
+
+    def on_install(self, func: F) -> F:
+        """Run ``func`` once, when the plugin is first installed."""
+        self.hooks.add_lifecycle("install", func)
+        return func
+
+    def on_enable(self, func: F) -> F:
+        """Run ``func`` each time the plugin is enabled (and at every start)."""
+        self.hooks.add_lifecycle("enable", func)
+        return func
+
+    def on_disable(self, func: F) -> F:
+        """Run ``func`` when the plugin is disabled or its process stops."""
+        self.hooks.add_lifecycle("disable", func)
+        return func
+
+    def on_uninstall(self, func: F) -> F:
+        """Run ``func`` when the plugin is uninstalled, before its data is removed."""
+        self.hooks.add_lifecycle("uninstall", func)
+        return func
+
+    def hook(
+        self, event: str, priority: int = 10, *, timeout: float | None = None
+    ) -> Callable[[F], F]:
+        """Register an action handler for ``event``; higher priority runs first.
+
+        >>> @plugin.hook("device.created", priority=10)
+        ... async def on_device_created(device_id: str, device_data: dict):
+        ...     ...
+        """
+
+        def register(func: F) -> F:
+            self.hooks.add_action(event, func, priority=priority, timeout=timeout)
+            return func
+
+        return register
+
+    def filter_hook(
+        self, name: str, priority: int = 10, *, timeout: float | None = None
+    ) -> Callable[[F], F]:
+        """Register a filter: it gets the value and returns the new value."""
+
+        def register(func: F) -> F:
+            self.hooks.add_filter(name, func, priority=priority, timeout=timeout)
+            return func
+
+        return register
+
+    def route(
+        self, path: str, methods: Sequence[str] | None = None, **options: Any
+    ) -> Callable[[F], F]:
+        """Serve ``func`` at ``/plugins/<id><path>``; options go to FastAPI."""
+
+        def register(func: F) -> F:
+            spec = make_route(path, methods, func, options)
+            self.routes.append(spec)
+            return func
+
+        return register
+
+    # ==================== runtime ====================
+
+    async def dispatch(
+        self, event: str, payload: Mapping[str, Any] | None = None, /, **kwargs: Any
+    ) -> DispatchReport:
+        """Run this plugin's action handlers for ``event``."""
+        return await self.hooks.dispatch(event, payload, **kwargs)
+
+    async def apply_filters(self, name: str, value: Any) -> Any:
+        """Run this plugin's filter chain ``name`` on ``value``; return the result."""
+        return await self.hooks.apply_filters(name, value)
+
+    async def emit(self, event: str, **payload: Any) -> DispatchReport:
+        """Fire one of the plugin's own events (``<id>.<name>``) to its handlers."""
+        return await self.hooks.dispatch(event, payload)
+
+    async def install(self) -> None:
+        """Run ``on_install`` handlers and remember that the plugin is installed."""
+        report = await self.hooks.run_lifecycle("install")
+        report.raise_for_errors()
+        await self.system_storage.set(_INSTALLED_KEY, True)
+        self.installed = True
+
+    async def is_installed(self) -> bool:
+        """Whether an earlier run installed this plugin (remembered in storage)."""
+        self.installed = bool(await self.system_storage.get(_INSTALLED_KEY, default=False))
+        return self.installed
+
+    async def enable(self) -> None:
+        """Run ``on_enable`` handlers, then start the scheduler."""
+        if self.enabled:
+            return
+        report = await self.hooks.run_lifecycle("enable")
+        report.raise_for_errors()
+        await self.scheduler.start()
+        self.enabled = True
+
+    async def disable(self) -> None:
+        """Run ``on_disable`` handlers, then stop the scheduler."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        try:
+            report = await self.hooks.run_lifecycle("disable")
+        finally:
+            await self.scheduler.stop()
+        report.raise_for_errors()
+
+    async def uninstall(self) -> None:
+        """Disable, run ``on_uninstall`` handlers, then delete the plugin's data."""
+        await self.disable()
+        report = await self.hooks.run_lifecycle("uninstall")
+        report.raise_for_errors()
+        await self.scheduler.cancel_all()
+        await self.storage.clear()
+        await self.system_storage.clear()
+        self.installed = False
+
+    async def start(self) -> None:
+        """Standalone start: install on the first run ever, then enable."""
+        if not await self.is_installed():
+            await self.install()
+        await self.enable()
+
+    async def stop(self) -> None:
+        """Standalone stop: disable, then release connections and files."""
+        try:
+            await self.disable()
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the API client and the storage backend, if they were opened."""
+        if self._api is not None:
+            await self._api.close()
+        if self._storage is not None:
+            await self._storage.close()
+
+    def router(self) -> APIRouter:
+        """The plugin's routes as a FastAPI router under ``/plugins/<id>``."""
+        from .routes import build_router
+
+        return build_router(self.id, self.routes)
+
+    def create_app(self) -> FastAPI:
+        """The FastAPI app that serves this plugin (``uvicorn main:app``).
+
+        Run on its own, the app installs the plugin on its first start,
+        enables it at startup (starting the scheduler) and disables it at
+        shutdown. Routes added after this call are included as well.
+        """
+        from .app import create_app
+
+        return create_app(self)
+
+    def __repr__(self) -> str:
+        return f"Plugin(id={self.id!r}, version={self.manifest.version!r})"
+
+
+def _caller_folder() -> Path | None:
+    """The folder of the module that called ``Plugin(...)``, if it is a file."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("ops_center_sdk"):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return None
+    filename = frame.f_globals.get("__file__")
+    return Path(filename).resolve().parent if filename else None
+
+
+def _merge_with_file(declared: dict[str, Any], path: Path) -> Manifest:
+    """The manifest on disk, checked against what the constructor declares."""
+    from .manifest import load_manifest
+
+    manifest = load_manifest(path)
+    problems = [
+        Problem(field, f"plugin.yaml says {on_disk!r} but Plugin(...) says {declared[field]!r}",
+                file=str(path))
+        for field in ("id", "version")
+        if field in declared and (on_disk := getattr(manifest, field)) != declared[field]
+    ]
+    if problems:
+        raise ManifestError("Plugin(...) does not match plugin.yaml", problems)
+    return manifest

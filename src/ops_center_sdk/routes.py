@@ -1,0 +1,116 @@
+"""Plugin routes: what ``@plugin.route`` records and how it becomes a FastAPI router.
+
+A route declared as ``/status`` is served at ``/plugins/{plugin_id}/status``.
+Handlers follow FastAPI's rules for path, query and body parameters and may
+return a dict, a Pydantic model, a ``Response``, or a ``(body, status_code)``
+tuple.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import OpsCenterError
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_PATH = re.compile(r"^/[A-Za-z0-9._~\-/{}:]*$")
+
+
+class RouteError(OpsCenterError, ValueError):
+    """A route declaration that cannot be served (bad path, method or handler)."""
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One ``@plugin.route`` declaration."""
+
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[..., Any]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def handler_name(self) -> str:
+        return getattr(self.handler, "__name__", repr(self.handler))
+
+
+def make_route(
+    path: str, methods: Sequence[str] | None, handler: Callable[..., Any], options: dict[str, Any]
+) -> RouteSpec:
+    """Check a declaration and build its :class:`RouteSpec`; errors name the handler."""
+    where = f"route {path!r} (handler {getattr(handler, '__qualname__', handler)!r})"
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise RouteError(f"{where}: the path must start with '/', e.g. '/status'")
+    if not _PATH.match(path):
+        raise RouteError(f"{where}: the path has characters a URL path cannot hold")
+    if path.startswith("/_ops"):
+        raise RouteError(f"{where}: paths under '/_ops' are reserved for the host protocol")
+    if not callable(handler):
+        raise RouteError(f"{where}: the handler is not callable")
+    chosen = tuple(m.upper() for m in (methods or ["GET"]))
+    unknown = [m for m in chosen if m not in HTTP_METHODS]
+    if unknown:
+        raise RouteError(
+            f"{where}: unknown HTTP method(s) {', '.join(unknown)}; "
+            f"use {', '.join(sorted(HTTP_METHODS))}"
+        )
+    return RouteSpec(path, chosen, handler, dict(options))
+
+
+def adapt_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a handler so a ``(body, status_code)`` tuple becomes a JSON response.
+
+    The wrapper keeps the handler's signature (``functools.wraps``), so FastAPI
+    reads the same parameters and return annotation as for the bare function.
+    """
+    from fastapi.encoders import jsonable_encoder
+    from starlette.responses import JSONResponse, Response
+
+    def convert(result: Any) -> Any:
+        if type(result) is tuple and len(result) == 2 and isinstance(result[1], int):
+            body, status = result
+            if isinstance(body, Response):
+                body.status_code = status
+                return body
+            return JSONResponse(jsonable_encoder(body), status_code=status)
+        return result
+
+    if inspect.iscoroutinefunction(handler):
+
+        @functools.wraps(handler)
+        async def async_endpoint(*args: Any, **kwargs: Any) -> Any:
+            return convert(await handler(*args, **kwargs))
+
+        return async_endpoint
+
+    @functools.wraps(handler)
+    def sync_endpoint(*args: Any, **kwargs: Any) -> Any:
+        return convert(handler(*args, **kwargs))
+
+    return sync_endpoint
+
+
+def route_prefix(plugin_id: str) -> str:
+    """Where a plugin's routes live: ``/plugins/<id>``."""
+    return f"/plugins/{plugin_id}"
+
+
+def build_router(plugin_id: str, routes: Sequence[RouteSpec]) -> APIRouter:
+    """A FastAPI router serving ``routes`` under ``/plugins/<plugin_id>``."""
+    from fastapi import APIRouter
+
+    router = APIRouter(prefix=route_prefix(plugin_id), tags=[plugin_id])
+    for spec in routes:
+        options = {"name": spec.handler_name, **spec.options}
+        router.add_api_route(
+            spec.path, adapt_handler(spec.handler), methods=list(spec.methods), **options
+        )
+    return router

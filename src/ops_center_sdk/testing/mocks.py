@@ -1,0 +1,127 @@
+"""Mock services: the real storage, scheduler, config and logger on test backends."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from ..config import Config
+from ..logger import PLUGIN_LOGGER_PREFIX, PluginContextFilter
+from ..scheduler import ManualClock, Scheduler
+from ..storage import MemoryStorage, Storage
+
+
+class MockStorage(Storage):
+    """The storage API on an in-memory backend (expiry follows ``clock``)."""
+
+    def __init__(self, namespace: str = "test-plugin", *, clock: ManualClock | None = None) -> None:
+        self.clock = clock or ManualClock()
+        super().__init__(MemoryStorage(clock=self.clock.time), namespace)
+
+
+class MockScheduler(Scheduler):
+    """The scheduler on a :class:`ManualClock`: ``await advance(timedelta(hours=1))``.
+
+    Nothing runs on its own; ``advance`` walks the clock forward through each
+    due time in order and runs what is due there, cron schedules included.
+    """
+
+    def __init__(
+        self,
+        owner: str = "test-plugin",
+        *,
+        clock: ManualClock | None = None,
+        state: Storage | None = None,
+    ) -> None:
+        self.clock = clock or ManualClock()
+        super().__init__(owner=owner, clock=self.clock, state=state)
+
+    async def advance(self, delta: timedelta | float) -> int:
+        """Move the clock forward by ``delta`` and run every task due on the way."""
+        if not isinstance(delta, timedelta):
+            delta = timedelta(seconds=delta)
+        return await super().advance(delta)
+
+
+class MockConfig(Config):
+    """Config with the schema still enforced; ``save()`` keeps the values in memory."""
+
+    def __init__(
+        self,
+        values: Mapping[str, Any] | None = None,
+        *,
+        schema: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(schema=dict(schema) if schema is not None else None)
+        for key, value in (values or {}).items():
+            self.set(key, value)
+        self.saved: dict[str, Any] = self.all()
+        self.save_count = 0
+
+    async def save(self) -> None:
+        """Remember the current values as the saved ones."""
+        self.saved = self.all()
+        self.save_count += 1
+
+    async def reload(self) -> None:
+        """Go back to the values of the last ``save()``."""
+        fresh = Config(schema=self.schema)
+        for key, value in self.saved.items():
+            fresh.set(key, value)
+        self.__dict__.update({k: v for k, v in fresh.__dict__.items()})
+
+
+class LogCapture(logging.Handler):
+    """Keeps every record it is given, as dicts."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(
+            {
+                "level": record.levelname,
+                "message": record.getMessage(),
+                "timestamp": record.created,
+                "logger": record.name,
+                "plugin_id": getattr(record, "plugin_id", None),
+                "event": getattr(record, "event", None),
+                "task": getattr(record, "task", None),
+                "exc_info": copy.copy(record.exc_text) if record.exc_info else None,
+            }
+        )
+
+
+class MockLogger(logging.Logger):
+    """The plugin logger (``ops_center.plugins.<id>``) with a capturing handler.
+
+    Records still propagate (pytest's ``caplog`` sees them); ``get_logs()``
+    returns what this plugin logged, as dicts with ``level``, ``message``,
+    ``timestamp``, ``event`` and ``task``.
+    """
+
+    def __init__(self, plugin_id: str = "test-plugin") -> None:
+        super().__init__(f"{PLUGIN_LOGGER_PREFIX}.{plugin_id}", logging.DEBUG)
+        self.parent = logging.getLogger(PLUGIN_LOGGER_PREFIX)
+        self.addFilter(PluginContextFilter(plugin_id))
+        self.capture = LogCapture()
+        self.addHandler(self.capture)
+
+    def get_logs(self, level: str | int | None = None) -> list[dict[str, Any]]:
+        """The captured records, optionally only those of one level (``"ERROR"``)."""
+        if level is None:
+            return list(self.capture.records)
+        name = logging.getLevelName(level) if isinstance(level, int) else level.upper()
+        if not isinstance(logging.getLevelName(name), int):
+            raise ValueError(
+                f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+            )
+        return [r for r in self.capture.records if r["level"] == name]
+
+    def clear(self) -> None:
+        """Forget the captured records."""
+        self.capture.records.clear()

@@ -1,0 +1,101 @@
+"""The SDK's pytest plugin (entry point ``pytest11``): fixtures for plugin tests.
+
+Fixtures: ``plugin`` (a test plugin on mocks, id ``test-plugin``),
+``mock_api``, ``mock_storage``, ``mock_scheduler``, ``mock_config``,
+``mock_logger`` (that plugin's services), ``plugin_under_test`` (the real
+plugin in the folder pytest runs from, on mocks) and ``plugin_client`` (an
+httpx client on that plugin's app).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ..plugin import Plugin
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "plugin_path(path): the plugin folder the plugin_under_test fixture loads"
+    )
+
+
+@pytest.fixture
+def plugin() -> Plugin:
+    """A fresh test plugin (id ``test-plugin``) wired to mocks."""
+    from .plugin import create_test_plugin
+
+    return create_test_plugin("test-plugin")
+
+
+@pytest.fixture
+def mock_api(plugin: Plugin) -> Any:
+    """The test plugin's MockAPIClient (an in-memory Ops-Center behind it)."""
+    return plugin.api
+
+
+@pytest.fixture
+def mock_storage(plugin: Plugin) -> Any:
+    """The test plugin's MockStorage."""
+    return plugin.storage
+
+
+@pytest.fixture
+def mock_scheduler(plugin: Plugin) -> Any:
+    """The test plugin's MockScheduler; ``await mock_scheduler.advance(timedelta(...))``."""
+    return plugin.scheduler
+
+
+@pytest.fixture
+def mock_config(plugin: Plugin) -> Any:
+    """The test plugin's MockConfig."""
+    return plugin.config
+
+
+@pytest.fixture
+def mock_logger(plugin: Plugin) -> Any:
+    """The test plugin's MockLogger; ``mock_logger.get_logs(level="ERROR")``."""
+    return plugin.logger
+
+
+@pytest.fixture
+def plugin_under_test(request: pytest.FixtureRequest) -> Plugin:
+    """The real plugin of this project on mocks.
+
+    It is loaded from the folder named by ``@pytest.mark.plugin_path(...)``,
+    else from the nearest folder holding plugin.yaml at or above the test file.
+    """
+    from pathlib import Path
+
+    from .plugin import load_test_plugin
+
+    marker = request.node.get_closest_marker("plugin_path")
+    if marker is not None:
+        folder = Path(marker.args[0])
+    else:
+        start = Path(str(request.node.fspath)).resolve().parent
+        found = next((p for p in (start, *start.parents) if (p / "plugin.yaml").is_file()), None)
+        if found is None:
+            raise pytest.UsageError(
+                f"no plugin.yaml at or above {start}; mark the test with "
+                "@pytest.mark.plugin_path('path/to/plugin')"
+            )
+        folder = found
+    return load_test_plugin(folder)
+
+
+@pytest.fixture
+async def plugin_client(plugin_under_test: Plugin) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client on the plugin's app: ``await plugin_client.get("/plugins/<id>/status")``."""
+    import httpx
+
+    app = plugin_under_test.create_app()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

@@ -1,0 +1,223 @@
+"""YAML documents that remember where each value was written.
+
+``plugin.yaml`` and ``config.yaml`` errors name the line of the field at
+fault, so loading keeps a map from key paths (``("hooks", 1, "event")``) to
+1-based line numbers beside the data.
+
+Loading follows ``yaml.safe_load`` with one change: timestamps stay strings
+(``since: 2024-01-01`` is ``"2024-01-01"``), because manifests and configs hold
+JSON values and a ``datetime.date`` would fail every string schema.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import Problem
+
+#: One step of a path into a document: a mapping key or a list index.
+PathPart = str | int
+KeyPath = tuple[PathPart, ...]
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without the implicit timestamp type (dates stay strings)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A key written twice in one mapping (YAML keeps the last silently)."""
+
+    path: KeyPath
+    line: int
+    first_line: int
+
+
+@dataclass(frozen=True)
+class LineMap:
+    """Where each key and list item of a document starts (1-based lines)."""
+
+    lines: Mapping[KeyPath, int] = field(default_factory=dict)
+    duplicates: tuple[DuplicateKey, ...] = ()
+
+    def line_of(self, path: Sequence[PathPart]) -> int | None:
+        """The line of ``path``, or of its closest ancestor that was written down.
+
+        A missing field has no line of its own; its parent's line is the best
+        place to point at.
+        """
+        parts = tuple(path)
+        for end in range(len(parts), 0, -1):
+            line = self.lines.get(parts[:end])
+            if line is not None:
+                return line
+        return None
+
+
+EMPTY_LINE_MAP = LineMap()
+
+
+def load_yaml_with_lines(text: str, source: str = "<yaml>") -> tuple[Any, LineMap]:
+    """Parse one YAML document and map each key path to its line.
+
+    >>> data, lines = load_yaml_with_lines("a:\\n  b: [1, 2]\\n")
+    >>> data, lines.line_of(("a", "b", 1))
+    ({'a': {'b': [1, 2]}}, 2)
+
+    Raises ``yaml.YAMLError`` on a syntax error; :func:`syntax_problem`
+    turns it into a :class:`~ops_center_sdk.errors.Problem`.
+    """
+    loader = _Loader(text)
+    loader.name = source
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, EMPTY_LINE_MAP
+        lines: dict[KeyPath, int] = {}
+        duplicates: list[DuplicateKey] = []
+        # Walk before constructing: construction flattens merge keys (``<<``) in place.
+        _walk(loader, node, (), lines, duplicates, set())
+        return loader.construct_document(node), LineMap(lines, tuple(duplicates))
+    finally:
+        loader.dispose()
+
+
+def _walk(
+    loader: _Loader,
+    node: Node,
+    path: KeyPath,
+    lines: dict[KeyPath, int],
+    duplicates: list[DuplicateKey],
+    active: set[int],
+) -> None:
+    # Anchors can make a node its own descendant; ``active`` stops the cycle.
+    if id(node) in active:
+        return
+    active.add(id(node))
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode) or key_node.tag == _MERGE_TAG:
+                continue
+            key = loader.construct_object(key_node)
+            child = (*path, key)
+            line = key_node.start_mark.line + 1
+            if child in lines:
+                duplicates.append(DuplicateKey(child, line, lines[child]))
+            lines[child] = line
+            _walk(loader, value_node, child, lines, duplicates, active)
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            lines[child] = item.start_mark.line + 1
+            _walk(loader, item, child, lines, duplicates, active)
+    active.discard(id(node))
+
+
+def syntax_problem(error: yaml.YAMLError, source: str) -> Problem:
+    """A YAML parser error as a Problem with the parser's line and column."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    what = getattr(error, "problem", None) or str(error)
+    context = getattr(error, "context", None)
+    if context:
+        what = f"{what} ({context})"
+    if mark is None:
+        return Problem("", f"invalid YAML: {what}", file=source)
+    return Problem(
+        "",
+        f"invalid YAML at column {mark.column + 1}: {what}",
+        line=mark.line + 1,
+        file=source,
+    )
+
+
+def duplicate_key_problems(lines: LineMap, source: str) -> list[Problem]:
+    """One Problem per key written twice in the same mapping."""
+    return [
+        Problem(
+            format_path(duplicate.path),
+            f"written twice (first on line {duplicate.first_line}); YAML would keep only the "
+            "last one, remove the other",
+            line=duplicate.line,
+            file=source,
+        )
+        for duplicate in lines.duplicates
+    ]
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """``("hooks", 1, "event")`` -> ``"hooks[1].event"``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+_short = reprlib.Repr()
+_short.maxstring = 60
+_short.maxother = 60
+_short.maxlist = 5
+_short.maxdict = 4
+
+
+def describe_value(value: Any) -> str:
+    """A value named by its YAML/JSON kind: ``string 'high'``, ``integer 5``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return f"string {_short.repr(value)}"
+    if isinstance(value, Mapping):
+        return f"mapping {_short.repr(dict(value))}"
+    if isinstance(value, list | tuple):
+        return f"list {_short.repr(list(value))}"
+    return f"{type(value).__name__} {_short.repr(value)}"
+
+
+def non_json_values(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
+    """Each place in ``value`` that is not a JSON value, with what is wrong there.
+
+    JSON values are null, booleans, finite numbers, strings, lists and
+    mappings with string keys.
+    """
+    if value is None or isinstance(value, bool | int | str):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield path, f"{value} is not a finite number (JSON has no NaN or infinity)"
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from non_json_values(item, (*path, index))
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                yield (*path, str(key)), f"key {key!r} is not a string (JSON keys are strings)"
+            else:
+                yield from non_json_values(item, (*path, key))
+        return
+    yield path, f"{type(value).__name__} {_short.repr(value)} is not a JSON value"

@@ -39,9 +39,13 @@ async def test_unknown_ids_are_not_found(api: APIClient) -> None:
         with pytest.raises(NotFoundError) as caught:
             await call
         error = caught.value
-        assert error.status == 404 and error.code == "not_found"
-        assert isinstance(error, APIError) and isinstance(error, OpsCenterError)
-        assert error.method and error.endpoint and error.endpoint in str(error)
+        assert error.status == 404
+        assert error.code == "not_found"
+        assert isinstance(error, APIError)
+        assert isinstance(error, OpsCenterError)
+        assert error.method
+        assert error.endpoint
+        assert error.endpoint in str(error)
 
 
 async def test_a_taken_id_is_a_conflict(api: APIClient) -> None:
@@ -55,7 +59,8 @@ async def test_a_bad_body_is_a_validation_error_naming_the_field(api: APIClient)
     with pytest.raises(ValidationError) as caught:
         await api.devices.create({"type": "server", "status": "sleeping"})
     error = caught.value
-    assert error.status == 422 and error.code == "validation_error"
+    assert error.status == 422
+    assert error.code == "validation_error"
     assert {d["field"] for d in error.details} == {"body.name", "body.status"}
     assert "body.name" in str(error)
     with pytest.raises(ValidationError, match="did you mean 'status'"):
@@ -94,14 +99,16 @@ async def test_server_403_is_permission_denied_with_the_permission(app: FastAPI)
     async with APIClient(BASE_URL, key, transport=httpx.ASGITransport(app=app)) as api:
         with pytest.raises(PermissionDeniedError) as caught:
             await api.users.list()
-        assert caught.value.status == 403 and caught.value.permission == "users:read"
+        assert caught.value.status == 403
+        assert caught.value.permission == "users:read"
 
 
 async def test_oversized_bodies_are_refused_with_413(app: FastAPI) -> None:
     async with APIClient(BASE_URL, ADMIN_KEY, transport=httpx.ASGITransport(app=app)) as api:
         with pytest.raises(APIError) as caught:
             await api.devices.create({"name": "big", "blob": "x" * (2 * 1024 * 1024)})
-        assert caught.value.status == 413 and caught.value.code == "payload_too_large"
+        assert caught.value.status == 413
+        assert caught.value.code == "payload_too_large"
         assert await api.devices.list() == []
 
 

@@ -32,8 +32,10 @@ async def test_refused_calls_name_the_call_and_the_permission(
         with pytest.raises(PermissionDeniedError) as caught:
             await coroutine
         error = caught.value
-        assert error.call == call and error.permission == permission
-        assert call in str(error) and permission in str(error)
+        assert error.call == call
+        assert error.permission == permission
+        assert call in str(error)
+        assert permission in str(error)
         assert error.status is None
     with pytest.raises(PermissionDeniedError, match=r"alerts\.iterate"):
         async for _ in api.alerts.iterate():

@@ -11,7 +11,8 @@ from ops_center_sdk.api import APIClient, NotFoundError
 async def test_the_spec_example_runs_as_written(api: APIClient) -> None:
     # Devices
     created = await api.devices.create({"name": "New Device", "type": "server"})
-    assert created["name"] == "New Device" and created["type"] == "server"
+    assert created["name"] == "New Device"
+    assert created["type"] == "server"
     await api.devices.create({"id": "device-123", "name": "Spec Device", "type": "server"})
     await api.devices.update("device-123", {"status": "online"})
     devices = await api.devices.list(page=1, status="online")
@@ -19,7 +20,8 @@ async def test_the_spec_example_runs_as_written(api: APIClient) -> None:
     device = await api.devices.get("device-123")
     assert device["status"] == "online"
     updated = await api.devices.update("device-123", {"status": "maintenance"})
-    assert updated["status"] == "maintenance" and updated["name"] == "Spec Device"
+    assert updated["status"] == "maintenance"
+    assert updated["name"] == "Spec Device"
 
     # Users
     await api.users.create({"id": "user-456", "email": "ann@example.com", "name": "Ann"})

@@ -42,7 +42,8 @@ async def test_a_key_without_the_permission_is_403_naming_it(app: FastAPI) -> No
         assert response.status_code == 403
         error = error_of(response)
         assert error["code"] == "permission_denied"
-        assert "users:read" in error["message"] and "my-plugin" in error["message"]
+        assert "users:read" in error["message"]
+        assert "my-plugin" in error["message"]
         assert error["details"] == [{"permission": "users:read"}]
         # write does not include read, nor read write
         response = await client.post("/devices", json={"name": "x"})
@@ -103,7 +104,8 @@ async def test_keys_are_stored_hashed_and_survive_a_restart(data_dir: Path) -> N
     raw = (data_dir / DB_FILE).read_bytes()
     with sqlite3.connect(data_dir / DB_FILE) as db:
         dump = "\n".join(db.iterdump())
-    assert key not in dump and key.encode() not in raw
+    assert key not in dump
+    assert key.encode() not in raw
     assert ADMIN_KEY not in dump
 
     restarted = create_host_app(data_dir=data_dir, admin_key="another-admin")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from host_kit import error_of, field_of
 
 
@@ -17,7 +16,8 @@ async def test_create_assigns_id_defaults_and_timestamps(client: httpx.AsyncClie
     device = await create(client, name="Web 1", type="server")
     assert str(device["id"]).startswith("device-")
     assert device["status"] == "unknown"
-    assert device["tags"] == [] and device["metadata"] == {}
+    assert device["tags"] == []
+    assert device["metadata"] == {}
     assert device["created_at"] == device["updated_at"]
     fetched = (await client.get(f"/devices/{device['id']}")).json()
     assert fetched == device
@@ -111,11 +111,14 @@ async def test_patch_merges_and_put_replaces(client: httpx.AsyncClient) -> None:
     device = await create(client, id="d1", name="Web", type="server", tags=["a"], note="kept?")
     patched = (await client.patch("/devices/d1", json={"status": "maintenance"})).json()
     assert patched["status"] == "maintenance"
-    assert patched["tags"] == ["a"] and patched["note"] == "kept?"
+    assert patched["tags"] == ["a"]
+    assert patched["note"] == "kept?"
     assert patched["created_at"] == device["created_at"]
     replaced = (await client.put("/devices/d1", json={"name": "Web 2"})).json()
     assert replaced["name"] == "Web 2"
-    assert replaced["status"] == "unknown" and replaced["tags"] == [] and "note" not in replaced
+    assert replaced["status"] == "unknown"
+    assert replaced["tags"] == []
+    assert "note" not in replaced
     assert replaced["created_at"] == device["created_at"]
 
 
@@ -136,7 +139,8 @@ async def test_patch_validates_the_result_and_keeps_the_stored_record(
 async def test_delete_removes_the_device(client: httpx.AsyncClient) -> None:
     await create(client, id="d1", name="Web")
     response = await client.delete("/devices/d1")
-    assert response.status_code == 204 and response.content == b""
+    assert response.status_code == 204
+    assert response.content == b""
     assert (await client.get("/devices/d1")).status_code == 404
 
 
@@ -164,7 +168,8 @@ async def test_push_metrics_stores_the_last_metrics(client: httpx.AsyncClient) -
 
 async def test_push_metrics_refuses_empty_or_non_object_bodies(client: httpx.AsyncClient) -> None:
     await create(client, id="d1", name="Web")
-    for body in ({}, [1, 2], "cpu"):
+    bodies: list[object] = [{}, [1, 2], "cpu"]
+    for body in bodies:
         response = await client.post("/devices/d1/metrics", json=body)
         assert response.status_code == 422, body
         assert field_of(response) == "body"

@@ -116,7 +116,8 @@ async def test_filter_chain_shapes_the_stored_device(
     app.state.bus.subscribe(events.append)
     created = (await client.post("/devices", json={"id": "d1", "name": "Web"})).json()
     assert calls[0][0] == "device.data.process"
-    assert calls[0][1]["id"] == "d1" and calls[0][1]["name"] == "Web"
+    assert calls[0][1]["id"] == "d1"
+    assert calls[0][1]["name"] == "Web"
     assert created["plugin_processed"] is True
     assert created["processed_at"] == "2024-01-02T03:04:05"
     assert created["id"] == "d1"
@@ -125,7 +126,8 @@ async def test_filter_chain_shapes_the_stored_device(
     assert events[0]["payload"]["device_data"] == created
 
     updated = (await client.patch("/devices/d1", json={"status": "online"})).json()
-    assert len(calls) == 2 and calls[1][1]["status"] == "online"
+    assert len(calls) == 2
+    assert calls[1][1]["status"] == "online"
     assert updated["plugin_processed"] is True
 
 
@@ -152,7 +154,8 @@ async def test_a_broken_filter_chain_leaves_the_device_unfiltered(
     caplog.set_level(logging.ERROR, logger="ops_center_sdk.host")
     response = await client.post("/devices", json={"id": "d1", "name": "Web"})
     assert response.status_code == 201
-    assert response.json()["name"] == "Web" and "touched" not in response.json()
+    assert response.json()["name"] == "Web"
+    assert "touched" not in response.json()
     assert "touched" not in (await client.get("/devices/d1")).json()
     assert any("device.data.process" in r.getMessage() for r in caplog.records)
 

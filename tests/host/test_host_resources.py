@@ -10,7 +10,8 @@ async def test_users_create_validate_filter_update(client: httpx.AsyncClient) ->
     response = await client.post("/users", json={"email": "ann@example.com", "name": "Ann"})
     assert response.status_code == 201
     ann = response.json()
-    assert ann["role"] == "viewer" and ann["id"].startswith("user-")
+    assert ann["role"] == "viewer"
+    assert ann["id"].startswith("user-")
     await client.post("/users", json={"id": "u2", "email": "bob@example.com", "role": "admin"})
 
     for body, field in (
@@ -59,7 +60,9 @@ async def test_alert_needs_only_title_and_severity(client: httpx.AsyncClient) ->
     response = await client.post("/alerts", json={"title": "Site down", "severity": "critical"})
     assert response.status_code == 201
     alert = response.json()
-    assert alert["status"] == "active" and alert["device_id"] is None and alert["message"] == ""
+    assert alert["status"] == "active"
+    assert alert["device_id"] is None
+    assert alert["message"] == ""
     for body, field in (
         ({"severity": "info"}, "body.title"),
         ({"title": "x"}, "body.severity"),
@@ -87,11 +90,13 @@ async def test_alert_lifecycle_and_filters(client: httpx.AsyncClient) -> None:
             json={"id": f"a{index}", "title": "t", "severity": severity, "device_id": "d1"},
         )
     acked = (await client.post("/alerts/a1/acknowledge")).json()
-    assert acked["status"] == "acknowledged" and acked["acknowledged_by"] == "admin"
+    assert acked["status"] == "acknowledged"
+    assert acked["acknowledged_by"] == "admin"
     again = (await client.post("/alerts/a1/acknowledge")).json()
     assert again == acked
     resolved = (await client.post("/alerts/a2/resolve")).json()
-    assert resolved["status"] == "resolved" and resolved["resolved_at"]
+    assert resolved["status"] == "resolved"
+    assert resolved["resolved_at"]
     response = await client.post("/alerts/a2/acknowledge")
     assert response.status_code == 409
     assert error_of(response)["code"] == "conflict"
@@ -127,7 +132,10 @@ async def test_webhooks(client: httpx.AsyncClient) -> None:
 async def test_webhook_validation(client: httpx.AsyncClient) -> None:
     cases = {
         "body.url": {"url": "ftp://example.com", "events": ["device.created"]},
-        "body.events[1]": {"url": "http://x.test/h", "events": ["device.created", "device.craeted"]},
+        "body.events[1]": {
+            "url": "http://x.test/h",
+            "events": ["device.created", "device.craeted"],
+        },
         "body.events": {"url": "http://x.test/h", "events": []},
         "body.event": {"url": "http://x.test/h", "events": ["device.created"], "event": "x"},
     }

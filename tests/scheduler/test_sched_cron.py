@@ -98,6 +98,11 @@ def test_wrong_field_count_says_how_many_and_which_fields(expression: str, count
     assert "minute hour day-of-month month day-of-week" in message
 
 
+def test_random_values_are_refused_as_such() -> None:
+    with pytest.raises(CronError, match=r"minute field 'R' uses random \(R\)"):
+        parse_cron("R * * * *")
+
+
 def test_unknown_alias_lists_the_known_ones() -> None:
     with pytest.raises(CronError, match=r"unknown alias '@reboot'.*@hourly"):
         parse_cron("@reboot")

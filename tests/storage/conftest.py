@@ -51,10 +51,6 @@ class BackendOpener:
         self.opened: list[StorageBackend] = []
         self._memory: MemoryStorage | None = None
 
-    @property
-    def durable(self) -> bool:
-        return self.kind != "memory"
-
     def __call__(self) -> StorageBackend:
         backend: StorageBackend
         if self.kind == "memory":
@@ -104,17 +100,33 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-async def open_store(
+async def _opener(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[BackendOpener]:
-    """The backend kind under test, as an opener that can reopen the same store."""
     kind: str = request.param
     prefix = request.getfixturevalue("redis_prefix") if kind == "redis" else ""
     opener = BackendOpener(kind, tmp_path, clock, prefix)
     yield opener
     for backend in opener.opened:
         await backend.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+async def open_store(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[BackendOpener]:
+    """The backend kind under test, as an opener that can reopen the same store."""
+    async for opener in _opener(request, tmp_path, clock):
+        yield opener
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+async def open_durable_store(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> AsyncIterator[BackendOpener]:
+    """Like ``open_store``, for the backends whose data outlives the process."""
+    async for opener in _opener(request, tmp_path, clock):
+        yield opener
 
 
 @pytest.fixture

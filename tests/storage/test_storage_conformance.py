@@ -577,9 +577,8 @@ async def test_large_batches(storage: Storage) -> None:
 # ---------------------------------------------------------------- persistence
 
 
-async def test_data_survives_reopening(open_store: BackendOpener, clock: FakeClock) -> None:
-    if not open_store.durable:
-        pytest.skip("the memory backend keeps nothing across reopening")
+async def test_data_survives_reopening(open_durable_store: BackendOpener, clock: FakeClock) -> None:
+    open_store = open_durable_store
     first = Storage(open_store(), "plugin-a")
     await first.set("device:1", {"name": "web-1"})
     await first.set("session", "s", ttl=10)
@@ -608,5 +607,7 @@ async def test_storage_as_async_context_manager(open_store: BackendOpener) -> No
 
 
 async def test_bad_namespace_is_refused(backend: StorageBackend) -> None:
-    with pytest.raises(ValueError, match="namespace"):
+    with pytest.raises(ValueError, match="namespace must not be empty"):
         Storage(backend, "")
+    with pytest.raises(TypeError, match="namespace must be a str, got int"):
+        Storage(backend, 7)  # type: ignore[arg-type]

@@ -88,3 +88,20 @@ def test_bad_url_is_a_storage_error(url: str, words: str) -> None:
     with pytest.raises(StorageError, match="unusable Redis URL") as error:
         RedisStorage(url)
     assert words in str(error.value)
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # the first loop's socket, left behind
+def test_one_storage_serves_successive_event_loops(redis_url: str, redis_prefix: str) -> None:
+    """A plugin's storage outlives event loops (pytest makes one per test)."""
+    import asyncio
+    import gc
+
+    storage = Storage(RedisStorage(redis_url, prefix=redis_prefix), "plugin-a")
+
+    async def count() -> int | float:
+        return await storage.increment("runs")
+
+    assert asyncio.run(count()) == 1
+    assert asyncio.run(count()) == 2
+    asyncio.run(storage.close())
+    gc.collect()  # drop the first loop's socket while its warning is filtered

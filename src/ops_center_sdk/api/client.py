@@ -208,8 +208,11 @@ class APIClient:
 
     async def close(self) -> None:
         """Close the connection pool (a later call opens a new one)."""
-        http, self._http, self._loop = self._http, None, None
-        if http is not None:
+        http, loop = self._http, self._loop
+        self._http = self._loop = None
+        # A pool opened on another (finished) event loop cannot be closed from
+        # this one; dropping it lets its sockets go with the garbage.
+        if http is not None and loop is asyncio.get_running_loop():
             await http.aclose()
 
     async def __aenter__(self) -> APIClient:

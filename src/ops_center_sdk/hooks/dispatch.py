@@ -52,7 +52,11 @@ from .report import DispatchReport, HandlerFailure
 log = logging.getLogger("ops_center_sdk.hooks")
 
 _DONE: Final = object()
-_IDLE_RUNNERS: Final = 4
+
+# Bound once: looking the methods up on the ContextVar at every dispatch
+# costs as much as a handler call.
+_enter_event = current_event.set
+_leave_event = current_event.reset
 
 # A filter gets its own shallow copy of a dict or list value, so that one
 # that changes the value in place and then fails leaves nothing behind, and
@@ -69,13 +73,14 @@ _SHALLOW_COPY: Final[Mapping[type, Callable[[Any], Any]]] = {
 class _Runner:
     """A generator running a chain's handlers, and where it has got to."""
 
-    __slots__ = ("failures", "gen", "index", "value")
+    __slots__ = ("failures", "gen", "index", "send", "value")
 
     def __init__(self, start: int) -> None:
         self.index = start - 1
         self.failures: list[HandlerFailure] | None = None
         self.value: Any = None
         self.gen: Generator[Any, Any, None]
+        self.send: Callable[[Any], Any]
 
 
 class HandlerChain:
@@ -85,7 +90,17 @@ class HandlerChain:
     already running keeps the chain it started with.
     """
 
-    __slots__ = ("_idle", "extract", "handlers", "keywords", "kind", "name", "ok_report", "runs")
+    __slots__ = (
+        "_spare",
+        "extract",
+        "handlers",
+        "keywords",
+        "kind",
+        "name",
+        "ok_report",
+        "runs",
+        "steps",
+    )
 
     def __init__(
         self,
@@ -99,9 +114,16 @@ class HandlerChain:
         self.handlers = tuple(sorted(handlers, key=lambda h: (-h.priority, h.sequence)))
         self.keywords = keywords
         self.extract = _extractor(keywords) if kind == "action" else None
+        # What the runner loop needs of each handler, without attribute lookups.
+        self.steps = tuple(
+            (index, h.target if h.positional else h.bind, h.positional)
+            for index, h in enumerate(self.handlers)
+        )
         self.ok_report = DispatchReport(name, len(self.handlers))
         self.runs = 0
-        self._idle: list[_Runner] = []
+        # One idle runner kept for the next dispatch; concurrent dispatches
+        # (one suspended in a handler) make their own.
+        self._spare: _Runner | None = None
         for handler in self.handlers:
             handler._chain = self
 
@@ -111,68 +133,75 @@ class HandlerChain:
             handler._calls += self.runs
             if handler._chain is self:
                 handler._chain = None
-        self._idle.clear()
+        self._spare = None
 
     async def dispatch(self, payload: Mapping[str, Any]) -> DispatchReport:
         """Run the action (or lifecycle) handlers with ``payload``."""
-        extract = self.extract
         values: tuple[Any, ...] = ()
-        if extract is not None:
+        if self.extract is not None:
             try:
-                values = extract(payload)
+                values = self.extract(payload)
             except KeyError:
                 raise self._missing_keywords(payload) from None
-        job = (payload, values)
         self.runs += 1
-        token = current_event.set(self.name)
+        token = _enter_event(self.name)
         try:
-            idle = self._idle
-            runner = idle.pop() if idle else self._new_runner(0)
+            runner = self._spare
+            if runner is None:
+                runner = self._new_runner(0)
+            else:
+                self._spare = None
+            job = (payload, values)
             try:
-                outcome = runner.gen.send(job)
+                outcome = runner.send(job)
             except BaseException:
                 self._uncount_after(runner.index)
                 raise
             if outcome is not _DONE:
                 runner = await self._finish(runner, outcome, job)
-            return self._report(runner)
+            self._spare = runner
+            failures = runner.failures
+            if failures is None:
+                return self.ok_report
+            runner.failures = None
+            return DispatchReport(self.name, len(self.handlers), failures)
         finally:
-            current_event.reset(token)
+            _leave_event(token)
 
     async def apply(self, value: Any) -> tuple[Any, DispatchReport]:
         """Run the filter handlers on ``value``; the final value and the report."""
         self.runs += 1
-        token = current_event.set(self.name)
+        token = _enter_event(self.name)
         try:
-            idle = self._idle
-            runner = idle.pop() if idle else self._new_runner(0)
+            runner = self._spare
+            if runner is None:
+                runner = self._new_runner(0)
+            else:
+                self._spare = None
             try:
-                outcome = runner.gen.send(value)
+                outcome = runner.send(value)
             except BaseException:
                 self._uncount_after(runner.index)
                 raise
             if outcome is not _DONE:
                 runner = await self._finish(runner, outcome, None)
+            self._spare = runner
             value = runner.value
             runner.value = None
-            return value, self._report(runner)
+            failures = runner.failures
+            if failures is None:
+                return value, self.ok_report
+            runner.failures = None
+            return value, DispatchReport(self.name, len(self.handlers), failures)
         finally:
-            current_event.reset(token)
-
-    def _report(self, runner: _Runner) -> DispatchReport:
-        failures = runner.failures
-        if len(self._idle) < _IDLE_RUNNERS:
-            self._idle.append(runner)
-        if failures is None:
-            return self.ok_report
-        runner.failures = None
-        return DispatchReport(self.name, len(self.handlers), failures)
+            _leave_event(token)
 
     def _new_runner(self, start: int) -> _Runner:
         runner = _Runner(start)
         loop = _run_filters if self.kind == "filter" else _run_actions
         runner.gen = loop(self, runner, start)
-        runner.gen.send(None)  # to the first ``yield``: ready for a job
+        runner.send = runner.gen.send
+        runner.send(None)  # to the first ``yield``: ready for a job
         return runner
 
     async def _finish(self, runner: _Runner, pending: Any, job: Any) -> _Runner:
@@ -203,7 +232,7 @@ class HandlerChain:
                 restart.failures = runner.failures
                 restart_job = runner.value if job is None else job
                 runner = restart
-                pending = runner.gen.send(restart_job)
+                pending = runner.send(restart_job)
         except BaseException:
             self._uncount_after(runner.index)
             raise
@@ -306,48 +335,40 @@ def _add_failure(runner: _Runner, failure: HandlerFailure) -> None:
 
 @types.coroutine
 def _run_actions(chain: HandlerChain, runner: _Runner, start: int) -> Generator[Any, Any, None]:
-    handlers = chain.handlers
-    count = len(handlers)
+    steps = chain.steps
     outcome: Any = None
     while True:
         payload, values = yield outcome
-        for index in range(start, count):
+        for index, call, positional in steps[start:] if start else steps:
             runner.index = index
-            handler = handlers[index]
             try:
-                if handler.positional:
-                    yield from handler.target(*values)
+                if positional:
+                    yield from call(*values)
                 else:
-                    yield from handler.bind(payload)
+                    yield from call(payload)
             except Exception as exc:
-                chain.fail(runner, handler, exc)
+                chain.fail(runner, chain.handlers[index], exc)
         start = 0
         outcome = _DONE
 
 
 @types.coroutine
 def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[Any, Any, None]:
-    handlers = chain.handlers
-    count = len(handlers)
+    steps = chain.steps
     outcome: Any = None
     while True:
         value = yield outcome
         runner.value = value
-        for index in range(start, count):
+        for index, call, _ in steps[start:] if start else steps:
             runner.index = index
-            handler = handlers[index]
             copy = _SHALLOW_COPY.get(type(value))
-            argument = value if copy is None else copy(value)
             try:
-                if handler.positional:
-                    result = yield from handler.target(argument)
-                else:
-                    result = yield from handler.bind(argument)
+                result = yield from call(value if copy is None else copy(value))
             except Exception as exc:
-                chain.fail(runner, handler, exc)
+                chain.fail(runner, chain.handlers[index], exc)
                 continue
             if result is None:
-                chain.fail(runner, handler, None)
+                chain.fail(runner, chain.handlers[index], None)
                 continue
             runner.value = value = result
         start = 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,11 @@ from .errors import install_error_handlers
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from .rest import api_router
 from .store import HostStore
+
+log = logging.getLogger("ops_center_sdk.host")
+
+#: How long shutdown waits for queued events to be delivered.
+SHUTDOWN_DRAIN_SECONDS = 10.0
 
 
 def create_host_app(
@@ -34,19 +43,40 @@ def create_host_app(
     The parts are on ``app.state``: ``store``, ``bus``, ``keys`` (issue and
     revoke API keys) and ``admin_key``.
 
+    When the server shuts down (ASGI lifespan), queued events are delivered
+    (for up to 10 s), and the bus and store are closed if this function made
+    them; a ``bus`` or ``store`` passed in stays open for its owner.
+
     >>> app = create_host_app(admin_key="secret")
     >>> key = app.state.keys.issue("my-plugin", ["devices:read"])
     """
+    owns_store, owns_bus = store is None, bus is None
     if store is None:
         store = HostStore.in_directory(data_dir) if data_dir is not None else HostStore.in_memory()
+    if bus is None:
+        bus = EventBus()
     admin_key = admin_key or secrets.token_urlsafe(32)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        try:
+            await asyncio.wait_for(bus.drain(), SHUTDOWN_DRAIN_SECONDS)
+        except TimeoutError:
+            log.warning("events still undelivered after %s s at shutdown", SHUTDOWN_DRAIN_SECONDS)
+        if owns_bus:
+            bus.stop()
+        if owns_store:
+            store.close()
+
     app = FastAPI(
         title=title,
         version=__version__,
         description="The Ops-Center REST API, served locally for plugin development.",
+        lifespan=lifespan,
     )
     app.state.store = store
-    app.state.bus = bus or EventBus()
+    app.state.bus = bus
     app.state.keys = APIKeys(store, admin_key=admin_key)
     app.state.admin_key = admin_key
     app.include_router(api_router())

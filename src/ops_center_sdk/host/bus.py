@@ -137,12 +137,16 @@ class EventBus:
             return data
 
     async def emit(self, name: str, payload: Mapping[str, Any]) -> EventEnvelope:
-        """Queue an event for every subscriber and return its envelope at once."""
+        """Queue an event for every subscriber and return its envelope at once.
+
+        The payload is copied, so neither the emitter nor a subscriber changing
+        its own objects afterwards changes what the event says.
+        """
         envelope = EventEnvelope(
             id=uuid.uuid4().hex,
             name=name,
             occurred_at=datetime.now(UTC).isoformat(),
-            payload=dict(payload),
+            payload=copy.deepcopy(dict(payload)),
         )
         for delivery in self._deliveries:
             delivery.put(envelope)
@@ -154,8 +158,12 @@ class EventBus:
             for delivery in list(self._deliveries):
                 await delivery.join()
 
+    def stop(self) -> None:
+        """Stop the workers now; events still queued are dropped."""
+        for delivery in self._deliveries:
+            delivery.stop()
+
     async def aclose(self) -> None:
         """Deliver what is queued, then stop the workers."""
         await self.drain()
-        for delivery in self._deliveries:
-            delivery.stop()
+        self.stop()

@@ -78,7 +78,15 @@ class ManualClock(Clock):
     manual = True
 
     def __init__(self, start: datetime | None = None) -> None:
-        """Start at ``start`` (default: the system time when the clock is made)."""
+        """Start at ``start`` (default: the system time when the clock is made).
+
+        A clock made without ``start`` keeps up with the wall clock when it is
+        advanced: ``advance(d)`` reaches at least the system time plus ``d``,
+        so a test that schedules ``datetime.now() + timedelta(hours=1)`` and
+        advances one hour sees the task run. Give ``start`` for exact,
+        repeatable times.
+        """
+        self._follows_wall = start is None
         self._now = as_utc(start) if start is not None else datetime.now(UTC)
         self._sleepers: list[tuple[datetime, asyncio.Future[None]]] = []
 
@@ -98,8 +106,15 @@ class ManualClock(Clock):
 
     def advance(self, delta: timedelta | float) -> None:
         """Move the clock forward by ``delta`` (a timedelta or seconds)."""
+        self.set(self.time_after(delta))
+
+    def time_after(self, delta: timedelta | float) -> datetime:
+        """Where :meth:`advance` with ``delta`` lands (see the wall-clock rule above)."""
         step = delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
-        self.set(self._now + step)
+        base = self._now
+        if self._follows_wall and step >= timedelta(0):
+            base = max(base, datetime.now(UTC))
+        return base + step
 
     async def sleep_until(self, when: datetime) -> None:
         target = as_utc(when)

@@ -94,10 +94,10 @@ class CronSchedule:
         """
         if moment.tzinfo is None:
             raise ValueError(f"next_after needs an aware datetime, got naive {moment.isoformat()}")
-        from croniter import CroniterBadDateError
+        from croniter import CroniterBadDateError, CroniterError
 
-        iterator = _croniter(self.expression, moment.astimezone(self.timezone))
         try:
+            iterator = _croniter(self.expression, moment.astimezone(self.timezone))
             while True:
                 run: datetime = iterator.get_next(datetime)
                 if not _repeats_earlier_wall_time(run):
@@ -106,6 +106,8 @@ class CronSchedule:
             raise CronError(
                 f"cron expression {self.expression!r} has no run time after {moment.isoformat()}"
             ) from None
+        except CroniterError as exc:
+            raise CronError(f"invalid cron expression {self.expression!r}: {exc}") from None
 
 
 def parse_cron(expression: str, timezone: str | tzinfo = "UTC") -> CronSchedule:
@@ -150,7 +152,7 @@ def _check_field(expression: str, position: int, value: str) -> None:
     name, allowed = FIELDS[position]
     problem = None
     if _uses_random_values(value):
-        problem = "random (R) and hashed (H) values are not supported"
+        problem = "uses random (R) or hashed (H) values, which are not supported"
     else:
         probe = ["*"] * len(FIELDS)
         probe[position] = value

@@ -403,7 +403,7 @@ class Scheduler:
         if step < timedelta(0):
             raise ValueError(f"advance() needs a delta of zero or more, got {delta!r}")
         await self._load()
-        target = clock.now() + step
+        target = clock.time_after(step)
         ran = await self.run_due()
         while True:
             upcoming = [

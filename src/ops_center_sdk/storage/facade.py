@@ -67,8 +67,8 @@ class Storage:
     Values are JSON values (``dict`` with ``str`` keys, ``list``, ``str``,
     ``int``, ``float``, ``bool``, ``None``); anything else is refused with a
     ``TypeError`` naming the key before anything is written. A value read back
-    is a fresh copy. Keys are non-empty strings. Keys live in ``namespace`` (the
-    plugin id): no other namespace can see them.
+    is a fresh copy. Keys are non-empty strings without NUL characters. Keys
+    live in ``namespace`` (the plugin id): no other namespace can see them.
 
     >>> storage = Storage(MemoryStorage(), "my-plugin")
     >>> await storage.set("key", {"data": "value"})
@@ -79,8 +79,10 @@ class Storage:
     """
 
     def __init__(self, backend: StorageBackend, namespace: str) -> None:
-        if not isinstance(namespace, str) or not namespace:
-            raise ValueError(f"storage namespace must be a non-empty str, got {namespace!r}")
+        if not isinstance(namespace, str):
+            raise TypeError(f"storage namespace must be a str, got {type(namespace).__name__}")
+        if not namespace:
+            raise ValueError("storage namespace must not be empty")
         self.backend = backend
         self.namespace = namespace
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ..config import Config
 from ..logger import PLUGIN_LOGGER_PREFIX, PluginContextFilter
@@ -47,7 +52,12 @@ class MockScheduler(Scheduler):
 
 
 class MockConfig(Config):
-    """Config with the schema still enforced; ``save()`` keeps the values in memory."""
+    """The real Config, with its schema enforced, on a config.yaml in a temporary folder.
+
+    ``values`` play the part of config.yaml; ``save()`` writes the file
+    atomically and ``reload()`` reads it back, as in production. The folder is
+    removed when the object is garbage collected.
+    """
 
     def __init__(
         self,
@@ -55,23 +65,25 @@ class MockConfig(Config):
         *,
         schema: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(schema=dict(schema) if schema is not None else None)
-        for key, value in (values or {}).items():
-            self.set(key, value)
-        self.saved: dict[str, Any] = self.all()
-        self.save_count = 0
+        self._folder = tempfile.TemporaryDirectory(prefix="ops-center-config-")
+        path = Path(self._folder.name) / "config.yaml"
+        if values:
+            path.write_text(yaml.safe_dump(_plain(values), sort_keys=False), encoding="utf-8")
+        super().__init__(
+            schema=dict(schema) if schema is not None else None,
+            path=path,
+            source_name="config",
+        )
 
-    async def save(self) -> None:
-        """Remember the current values as the saved ones."""
-        self.saved = self.all()
-        self.save_count += 1
 
-    async def reload(self) -> None:
-        """Go back to the values of the last ``save()``."""
-        fresh = Config(schema=self.schema)
-        for key, value in self.saved.items():
-            fresh.set(key, value)
-        self.__dict__.update({k: v for k, v in fresh.__dict__.items()})
+def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as a plain dict for YAML; a value YAML cannot hold is refused by name."""
+    for key, value in values.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"config value for {key!r} is not a JSON value: {exc}") from None
+    return json.loads(json.dumps(dict(values)))
 
 
 class LogCapture(logging.Handler):

@@ -134,7 +134,8 @@ async def _save(host: Host, device_id: str, fields: DeviceFields, stored: Record
             raise Conflict(f"device {device_id!r} already exists") from None
         await host.bus.emit("device.created", {"device_id": device_id, "device_data": record})
     else:
-        host.store.replace(KIND, device_id, record)
+        if not host.store.replace(KIND, device_id, record):
+            raise NotFound(f"device {device_id!r} not found (deleted meanwhile)")
         await host.bus.emit("device.updated", {"device_id": device_id, "device_data": record})
     return record
 

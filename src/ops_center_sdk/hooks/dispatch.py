@@ -146,11 +146,8 @@ class HandlerChain:
         self.runs += 1
         token = _enter_event(self.name)
         try:
-            runner = self._spare
-            if runner is None:
-                runner = self._new_runner(0)
-            else:
-                self._spare = None
+            runner = self._spare or self._new_runner(0)
+            self._spare = None
             job = (payload, values)
             try:
                 outcome = runner.send(job)
@@ -173,11 +170,8 @@ class HandlerChain:
         self.runs += 1
         token = _enter_event(self.name)
         try:
-            runner = self._spare
-            if runner is None:
-                runner = self._new_runner(0)
-            else:
-                self._spare = None
+            runner = self._spare or self._new_runner(0)
+            self._spare = None
             try:
                 outcome = runner.send(value)
             except BaseException:
@@ -340,7 +334,6 @@ def _run_actions(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
     while True:
         payload, values = yield outcome
         for index, call, positional in steps[start:] if start else steps:
-            runner.index = index
             try:
                 if positional:
                     yield from call(*values)
@@ -348,6 +341,9 @@ def _run_actions(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
                     yield from call(payload)
             except Exception as exc:
                 chain.fail(runner, chain.handlers[index], exc)
+            except BaseException:
+                runner.index = index  # where the dispatch stopped
+                raise
         start = 0
         outcome = _DONE
 
@@ -360,13 +356,15 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
         value = yield outcome
         runner.value = value
         for index, call, _ in steps[start:] if start else steps:
-            runner.index = index
             copy = _SHALLOW_COPY.get(type(value))
             try:
                 result = yield from call(value if copy is None else copy(value))
             except Exception as exc:
                 chain.fail(runner, chain.handlers[index], exc)
                 continue
+            except BaseException:
+                runner.index = index
+                raise
             if result is None:
                 chain.fail(runner, chain.handlers[index], None)
                 continue

@@ -100,6 +100,10 @@ class MockAPIClient(APIClient):
                 found = [r for r in found if r["endpoint"] == endpoint]
         return list(found)
 
+    def admin(self) -> MockAPIClient:
+        """An unrestricted client on the same Ops-Center, to set up or inspect its data."""
+        return MockAPIClient(host=self.host, owner="test-admin")
+
     def reset(self) -> None:
         """Forget the recorded requests (the host's data stays)."""
         self.requests.clear()

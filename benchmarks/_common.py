@@ -35,8 +35,19 @@ def uvicorn_server(app: str, *, cwd: str, env: dict[str, str] | None = None) -> 
     """Run ``uvicorn app`` on a free loopback port; yields its base URL; stops it by PID."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         cwd=cwd,
         env={**os.environ, **(env or {})},
     )
@@ -71,7 +82,9 @@ def requests_per_second(url: str, *, seconds: int = 5, connections: int = 32) ->
     if shutil.which("wrk"):
         out = subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for line in out.splitlines():
             if line.startswith("Requests/sec:"):
@@ -89,11 +102,13 @@ def _python_load(url: str, *, seconds: int, connections: int) -> float:
         done = 0
         stop = time.perf_counter() + seconds
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=connections)) as client:
+
             async def worker() -> None:
                 nonlocal done
                 while time.perf_counter() < stop:
                     (await client.get(url)).raise_for_status()
                     done += 1
+
             start = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(connections)))
             return done / (time.perf_counter() - start)
@@ -111,7 +126,9 @@ def time_command(argv: Sequence[str], runs: int) -> float:
     return median_of(samples)
 
 
-def best_ratio(measure: Callable[[], tuple[float, float]], repeats: int) -> tuple[float, float, float]:
+def best_ratio(
+    measure: Callable[[], tuple[float, float]], repeats: int
+) -> tuple[float, float, float]:
     """Run ``measure`` (subject, baseline) ``repeats`` times; median of each and their ratio."""
     subjects, baselines = [], []
     for _ in range(repeats):

@@ -1,6 +1,6 @@
 """``ops-center-plugin --help`` wall time vs ``python -c pass``. Target: <= 3x.
 
-    python benchmarks/bench_cli.py
+python benchmarks/bench_cli.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ RUNS = 30
 
 
 def main() -> None:
-    cli = shutil.which("ops-center-plugin") or str(Path(sys.executable).parent / "ops-center-plugin")
+    beside_python = Path(sys.executable).parent / "ops-center-plugin"
+    cli = shutil.which("ops-center-plugin") or str(beside_python)
     baseline = time_command([sys.executable, "-c", "pass"], RUNS)
     help_time = time_command([cli, "--help"], RUNS)
     ratio = help_time / baseline

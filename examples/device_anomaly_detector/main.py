@@ -147,7 +147,11 @@ async def on_metrics_updated(device_id: str, metrics: dict[str, Any]) -> None:
     }
     if not readings:
         return
-    keys = [k for name in readings for k in (baseline_key(device_id, name), window_key(device_id, name))]
+    keys = [
+        key
+        for name in readings
+        for key in (baseline_key(device_id, name), window_key(device_id, name))
+    ]
     stored = await plugin.storage.get_many(keys)
     updates: dict[str, Any] = {}
     for name, value in readings.items():

@@ -9,6 +9,7 @@ Names are imported lazily (PEP 562) so that the CLI starts fast.
 from __future__ import annotations
 
 from importlib import import_module
+
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 
 __version__ = "0.1.0"
@@ -31,7 +32,24 @@ _EXPORTS: dict[str, str] = {
     "StorageError": "ops_center_sdk.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [  # noqa: RUF022 - grouped as in the spec
+    "__version__",
+    "Plugin",
+    "PluginMetadata",
+    "Manifest",
+    "load_manifest",
+    "Storage",
+    "Scheduler",
+    "Config",
+    "OpsCenterError",
+    "ManifestError",
+    "ConfigError",
+    "HookError",
+    "UnknownEventError",
+    "SchedulerError",
+    "CronError",
+    "StorageError",
+]
 
 if TYPE_CHECKING:
     from typing import Any

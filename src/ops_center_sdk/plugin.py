@@ -411,8 +411,11 @@ def _merge_with_file(declared: dict[str, Any], path: Path) -> Manifest:
 
     manifest = load_manifest(path)
     problems = [
-        Problem(field, f"plugin.yaml says {on_disk!r} but Plugin(...) says {declared[field]!r}",
-                file=str(path))
+        Problem(
+            field,
+            f"plugin.yaml says {on_disk!r} but Plugin(...) says {declared[field]!r}",
+            file=str(path),
+        )
         for field in ("id", "version")
         if field in declared and (on_disk := getattr(manifest, field)) != declared[field]
     ]

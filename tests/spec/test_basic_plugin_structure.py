@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
+from ops_center_sdk.api import PermissionDeniedError
 from ops_center_sdk.scheduler import ManualClock
 from ops_center_sdk.testing import load_test_plugin, trigger_filter, trigger_hook
 
@@ -62,12 +64,6 @@ async def test_the_spec_plugin_runs_its_hooks_routes_filter_and_schedule() -> No
 
 async def test_the_spec_plugin_is_refused_an_api_call_its_manifest_lacks() -> None:
     plugin = load_test_plugin(FOLDER)
-    from ops_center_sdk.api import PermissionDeniedError
-
-    try:
+    with pytest.raises(PermissionDeniedError, match="webhooks:read"):
         await plugin.api.webhooks.list()
-    except PermissionDeniedError as exc:
-        assert "webhooks:read" in str(exc)
-    else:
-        raise AssertionError("webhooks.list() should need webhooks:read")
     assert plugin.api.get_requests() == []

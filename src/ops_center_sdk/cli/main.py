@@ -10,11 +10,11 @@ import argparse
 import sys
 from importlib import import_module
 
+from .. import __version__
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-from .. import __version__
 
 EPILOG = """examples:
   ops-center-plugin serve examples/device_anomaly_detector

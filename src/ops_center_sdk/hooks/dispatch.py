@@ -165,8 +165,8 @@ class HandlerChain:
         finally:
             _leave_event(token)
 
-    async def apply(self, value: Any) -> tuple[Any, DispatchReport]:
-        """Run the filter handlers on ``value``; the final value and the report."""
+    async def apply(self, value: Any, with_report: bool = False) -> Any:
+        """Run the filter handlers on ``value``: the final value (and the report)."""
         self.runs += 1
         token = _enter_event(self.name)
         try:
@@ -184,9 +184,10 @@ class HandlerChain:
             runner.value = None
             failures = runner.failures
             if failures is None:
-                return value, self.ok_report
+                return (value, self.ok_report) if with_report else value
             runner.failures = None
-            return value, DispatchReport(self.name, len(self.handlers), failures)
+            report = DispatchReport(self.name, len(self.handlers), failures)
+            return (value, report) if with_report else value
         finally:
             _leave_event(token)
 
@@ -356,9 +357,13 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
         value = yield outcome
         runner.value = value
         for index, call, _ in steps[start:] if start else steps:
-            copy = _SHALLOW_COPY.get(type(value))
+            if type(value) is dict:
+                argument = value.copy()
+            else:
+                copy = _SHALLOW_COPY.get(type(value))
+                argument = value if copy is None else copy(value)
             try:
-                result = yield from call(value if copy is None else copy(value))
+                result = yield from call(argument)
             except Exception as exc:
                 chain.fail(runner, chain.handlers[index], exc)
                 continue

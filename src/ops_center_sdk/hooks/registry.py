@@ -211,26 +211,27 @@ class HookRegistry:
             return self._without_handlers(event, payload)
         return chain.dispatch(payload)
 
-    async def apply_filters(self, name: str, value: Any) -> Any:
+    def apply_filters(self, name: str, value: Any) -> Coroutine[Any, Any, Any]:
         """Pass ``value`` through filter chain ``name``; return the final value.
 
         Each filter gets the value as the previous one left it (a shallow copy
         of a dict or list, so the caller's object is never changed) and returns
         the new value.
+
+        >>> data = await hooks.apply_filters("device.data.process", {"name": "x"})
         """
         chain = self._filters.get(name)
         if chain is None:
-            self._check_filter_name(name)
-            return value
-        return (await chain.apply(value))[0]
+            return self._unfiltered(name, value)
+        return chain.apply(value)
 
     async def apply_filters_with_report(self, name: str, value: Any) -> tuple[Any, DispatchReport]:
         """Like :meth:`apply_filters`, and the report of which filters failed."""
         chain = self._filters.get(name)
         if chain is None:
-            self._check_filter_name(name)
-            return value, DispatchReport(name, 0)
-        return await chain.apply(value)
+            return await self._unfiltered(name, value), DispatchReport(name, 0)
+        result: tuple[Any, DispatchReport] = await chain.apply(value, with_report=True)
+        return result
 
     async def run_lifecycle(self, phase: str) -> DispatchReport:
         """Run the handlers of lifecycle ``phase``; every one runs even if another fails.
@@ -284,6 +285,10 @@ class HookRegistry:
                 f"got {type(payload).__name__}"
             )
         return {**payload, **kwargs} if kwargs else payload
+
+    async def _unfiltered(self, name: str, value: Any) -> Any:
+        self._check_filter_name(name)
+        return value
 
     async def _without_handlers(self, event: str, payload: Mapping[str, Any]) -> DispatchReport:
         keywords = self._event_keywords(event)

@@ -14,6 +14,7 @@ app in memory.
 from __future__ import annotations
 
 from importlib import import_module
+
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 
 _EXPORTS: dict[str, str] = {
@@ -29,7 +30,18 @@ _EXPORTS: dict[str, str] = {
     "ManualClock": "ops_center_sdk.scheduler",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [  # noqa: RUF022 - grouped by use
+    "create_test_plugin",
+    "load_test_plugin",
+    "trigger_hook",
+    "trigger_filter",
+    "MockStorage",
+    "MockScheduler",
+    "MockConfig",
+    "MockLogger",
+    "MockAPIClient",
+    "ManualClock",
+]
 
 if TYPE_CHECKING:
     from typing import Any

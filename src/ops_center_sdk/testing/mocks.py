@@ -83,7 +83,8 @@ def _plain(values: Mapping[str, Any]) -> dict[str, Any]:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"config value for {key!r} is not a JSON value: {exc}") from None
-    return json.loads(json.dumps(dict(values)))
+    plain: dict[str, Any] = json.loads(json.dumps(dict(values)))
+    return plain
 
 
 class LogCapture(logging.Handler):

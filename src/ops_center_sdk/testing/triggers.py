@@ -26,9 +26,7 @@ async def trigger_hook(
     return report
 
 
-async def trigger_filter(
-    plugin: Plugin, name: str, data: Any, *, raise_errors: bool = True
-) -> Any:
+async def trigger_filter(plugin: Plugin, name: str, data: Any, *, raise_errors: bool = True) -> Any:
     """Run the plugin's filter chain ``name`` on ``data`` and return the result.
 
     In production a filter that raises or returns ``None`` is skipped (the

@@ -57,8 +57,9 @@ def load_plugin(folder: str | Path, *, fresh: bool = False) -> LoadedPlugin:
     if not entry.is_file():
         raise PluginLoadError(f"{entry}: the entrypoint named in plugin.yaml does not exist")
     name = module_name_for(manifest.id)
-    if not fresh and name in sys.modules:
-        module = sys.modules[name]
+    known = sys.modules.get(name)
+    if not fresh and known is not None and getattr(known, "__file__", None) == str(entry):
+        module = known
     else:
         module = _import_file(name, entry, root)
     candidates = [value for value in vars(module).values() if isinstance(value, Plugin)]

@@ -3,35 +3,36 @@
 Why it looks the way it does
 ----------------------------
 A dispatch must cost little more than awaiting the handlers directly, yet
-each handler has its own timeout, and ``asyncio.timeout`` costs about 70
+each handler has its own timeout, and ``asyncio.timeout`` costs about 40
 times a bare await of a trivial handler. Most handlers finish without ever
 suspending (they update a dict, store a key in SQLite on the loop thread...),
 and a timer can only fire while a handler is suspended. So a timer is armed
 only for a handler that actually suspends.
 
 To see whether a handler suspends, the handlers run inside a *runner*: a
-generator that ``yield from``-s each handler's coroutine and yields the
-sentinel ``_DONE`` when the whole chain is through. The dispatcher steps the
-runner once with ``send``:
+long-lived generator that ``yield from``-s each handler's coroutine in turn
+and yields the sentinel ``_DONE`` when the chain is through. The dispatcher
+steps the runner once with ``send``:
 
-* fast path - ``send`` returns ``_DONE``: every handler finished
-  synchronously. No timer, no task, and no ``StopIteration`` either (stepping
-  each coroutine with ``coro.send`` would raise one per handler, which costs
-  more than the await itself); the runner is kept for the next dispatch.
-* slow path - ``send`` returns anything else: the handler at
-  ``runner.index`` suspended and that is what it yielded (a future, or
-  ``None`` for a bare ``sleep(0)``). ``_resume`` hands it to the task and
-  from then on forwards ``send`` and ``throw`` between the task and the runner
-  (``yield from`` semantics), inside ``asyncio.timeout`` for that handler,
-  until the handler is done. The deadline counts from the handler's first
+* fast path - ``send`` returns ``_DONE``: every handler finished without
+  suspending. No timer, no task, and no ``StopIteration`` either: stepping
+  each handler's coroutine with ``coro.send(None)`` would raise one per
+  handler, which costs more than the await itself, while ``yield from``
+  collects a return value in C. The runner is kept for the next dispatch.
+* slow path - ``send`` returns anything else: a handler suspended, and this
+  is what it yielded (a future, or ``None`` for a bare ``sleep(0)``).
+  ``_resume`` hands it to the task, then relays ``send`` and ``throw``
+  between the task and the runner (``yield from`` semantics, so cancellation
+  reaches the handler) inside ``asyncio.timeout`` for that handler, until the
+  runner moves past it. The deadline counts from the handler's first
   suspension: before it, no timer could have fired anyway.
 
-A timeout cancels the handler (the ``CancelledError`` thrown in ends its
-coroutine, and the runner with it); the dispatcher records the failure and
+A timeout cancels the handler: the ``CancelledError`` thrown in ends its
+coroutine and the runner with it, so the dispatcher records the failure and
 goes on with the next handler in a fresh runner. Exceptions from a handler
 are caught inside the runner, logged with their traceback, and the runner
-goes on. Every coroutine created is run to its end or closed: no "coroutine
-was never awaited".
+goes on. Every coroutine created is run to its end (or closed, when the
+dispatch itself is closed): no "coroutine was never awaited".
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import traceback
 import types
 from collections.abc import Callable, Generator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ..context import current_event
 from ..errors import HookError
@@ -71,7 +72,11 @@ _SHALLOW_COPY: Final[Mapping[type, Callable[[Any], Any]]] = {
 
 
 class _Runner:
-    """A generator running a chain's handlers, and where it has got to."""
+    """A generator running a chain's handlers, and what it collected.
+
+    ``index`` is where a stopped dispatch got to (set on the slow path and
+    when a BaseException goes through), ``value`` a filter chain's value.
+    """
 
     __slots__ = ("failures", "gen", "index", "send", "value")
 
@@ -79,7 +84,7 @@ class _Runner:
         self.index = start - 1
         self.failures: list[HandlerFailure] | None = None
         self.value: Any = None
-        self.gen: Generator[Any, Any, None]
+        self.gen: types.GeneratorType[Any, Any, None]
         self.send: Callable[[Any], Any]
 
 
@@ -194,35 +199,34 @@ class HandlerChain:
     def _new_runner(self, start: int) -> _Runner:
         runner = _Runner(start)
         loop = _run_filters if self.kind == "filter" else _run_actions
-        runner.gen = loop(self, runner, start)
+        runner.gen = cast("types.GeneratorType[Any, Any, None]", loop(self, runner, start))
         runner.send = runner.gen.send
         runner.send(None)  # to the first ``yield``: ready for a job
         return runner
 
     async def _finish(self, runner: _Runner, pending: Any, job: Any) -> _Runner:
         """The slow path: a handler suspended; go on under per-handler timeouts."""
-        handlers = self.handlers
         try:
             while pending is not _DONE:
-                index = runner.index
-                handler = handlers[index]
+                index = runner.index = _position(runner)
+                handler = self.handlers[index]
                 scope = asyncio.timeout(handler.timeout)
                 try:
                     async with scope:
-                        pending = await _resume(runner, pending, index)
+                        pending = await _resume(runner.gen, pending)
                 except TimeoutError as exc:
                     if not scope.expired():
                         raise
                     timeout = exc
                 else:
-                    if scope.expired():  # it ignored the cancellation and finished late
+                    if scope.expired():  # it swallowed the cancellation and returned late
                         self._timed_out(runner, handler, None)
                     continue
                 # Outside the except block, so that later handlers' errors do
                 # not chain to this timeout.
                 self._timed_out(runner, handler, timeout)
                 # The cancelled handler ended its runner; the next handler
-                # starts in a new one, from the value as it was.
+                # starts in a new one, with the value as it was before it.
                 restart = self._new_runner(index + 1)
                 restart.failures = runner.failures
                 restart_job = runner.value if job is None else job
@@ -379,11 +383,13 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
 
 
 @types.coroutine
-def _resume(runner: _Runner, pending: Any, index: int) -> Generator[Any, Any, Any]:
-    """Hand ``pending`` to the task, then relay between task and runner until handler
-    ``index`` is done. Returns ``_DONE``, or what a later handler yielded (that one
-    gets its own timeout)."""
-    gen = runner.gen
+def _resume(gen: types.GeneratorType[Any, Any, None], pending: Any) -> Generator[Any, Any, Any]:
+    """Hand ``pending`` to the task, then relay between the task and the runner ``gen``
+    until it is done with the handler that yielded it.
+
+    Returns ``_DONE``, or what a later handler yielded: that one gets its own timeout.
+    """
+    handler = gen.gi_yieldfrom  # the suspended handler's coroutine
     while True:
         try:
             sent = yield pending
@@ -394,5 +400,14 @@ def _resume(runner: _Runner, pending: Any, index: int) -> Generator[Any, Any, An
             pending = gen.throw(exc)
         else:
             pending = gen.send(sent)
-        if pending is _DONE or runner.index != index:
+        if pending is _DONE or gen.gi_yieldfrom is not handler:
             return pending
+
+
+def _position(runner: _Runner) -> int:
+    """Which handler a suspended runner is in: its loop variable (slow path only;
+    the fast path does not spend a store per handler to track it)."""
+    frame = runner.gen.gi_frame
+    assert frame is not None
+    index: int = frame.f_locals["index"]
+    return index

@@ -100,8 +100,13 @@ class HookRegistry:
         self._add(registered)
         return registered
 
-    def add_lifecycle(self, phase: str, handler: Callable[..., Any]) -> RegisteredHandler:
-        """Call ``handler`` with no arguments in ``phase``: install, enable, disable, uninstall."""
+    def add_lifecycle(
+        self, phase: str, handler: Callable[..., Any], *, timeout: float | None = None
+    ) -> RegisteredHandler:
+        """Call ``handler`` with no arguments in ``phase``: install, enable, disable, uninstall.
+
+        Handlers of one phase run in registration order.
+        """
         registered = RegisteredHandler(
             handler,
             owner=self.owner,
@@ -109,7 +114,7 @@ class HookRegistry:
             kind="lifecycle",
             keywords=(),
             priority=0,
-            timeout=self.default_timeout,
+            timeout=self.default_timeout if timeout is None else timeout,
         )
         self._add(registered)
         return registered
@@ -204,7 +209,7 @@ class HookRegistry:
         # coroutine, not two (see the dispatch module on why that matters).
         if payload is None:
             payload = kwargs
-        elif kwargs or not isinstance(payload, dict):
+        elif kwargs or type(payload) is not dict:
             payload = self._merge(event, payload, kwargs)
         chain = self._actions.get(event)
         if chain is None:

@@ -249,8 +249,9 @@ def test_filter_with_two_required_parameters_is_refused(hooks: HookRegistry) -> 
     with pytest.raises(HookError) as caught:
         hooks.add_filter("device.data.process", merge)
     message = str(caught.value)
-    assert "filter handler 'test_filter_with_two_required_parameters_is_refused.<locals>.merge'" in (
-        message
+    assert (
+        "filter handler 'test_filter_with_two_required_parameters_is_refused.<locals>.merge'"
+        in (message)
     )
     assert "2 required parameters ('data', 'other')" in message
     assert "single required argument" in message
@@ -261,7 +262,9 @@ def test_filter_without_a_named_parameter_is_refused(hooks: HookRegistry) -> Non
     async def only_args(*args: Any) -> None: ...
 
     for handler in (nothing, only_args):
-        with pytest.raises(HookError, match=r"it takes no named parameter; a filter takes the value"):
+        with pytest.raises(
+            HookError, match=r"it takes no named parameter; a filter takes the value"
+        ):
             hooks.add_filter("device.data.process", handler)
 
 
@@ -292,7 +295,9 @@ def test_lifecycle_handler_with_a_required_parameter_is_refused(hooks: HookRegis
 def test_unknown_lifecycle_phase_suggests_the_close_one(hooks: HookRegistry) -> None:
     async def setup() -> None: ...
 
-    with pytest.raises(HookError, match=r"unknown lifecycle phase 'instal'; did you mean 'install'"):
+    with pytest.raises(
+        HookError, match=r"unknown lifecycle phase 'instal'; did you mean 'install'"
+    ):
         hooks.add_lifecycle("instal", setup)
     with pytest.raises(HookError, match=r"'start'. The phases are: install, enable, disable"):
         hooks.add_lifecycle("start", setup)

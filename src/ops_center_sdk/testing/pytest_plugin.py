@@ -20,10 +20,41 @@ if TYPE_CHECKING:
     from ..plugin import Plugin
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "plugin_path(path): the plugin folder the plugin_under_test fixture loads"
     )
+    _default_to_auto_asyncio(config)
+
+
+def _default_to_auto_asyncio(config: pytest.Config) -> None:
+    """Let ``async def test_...`` run without markers, unless the project chose a mode.
+
+    pytest-asyncio's own default ("strict") would need ``@pytest.mark.asyncio``
+    on every test; a project that sets ``asyncio_mode`` keeps its choice.
+    """
+    if not config.pluginmanager.hasplugin("asyncio"):
+        return
+    chosen_on_command_line = getattr(config.option, "asyncio_mode", None) is not None
+    if chosen_on_command_line or "asyncio_mode" in _ini_keys(config):
+        return
+    config.option.asyncio_mode = "auto"
+
+
+def _ini_keys(config: pytest.Config) -> set[str]:
+    """The options the project's ini file sets (getini cannot tell "set" from "default")."""
+    # pytest 9 deprecates the public ``inicfg`` for this; ``_inicfg`` is its storage.
+    raw = getattr(config, "_inicfg", None)
+    if raw is None:
+        raw = config.inicfg
+    return set(raw)
+
+
+try:
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - the test extra installs pytest-asyncio
+    _async_fixture = pytest.fixture
 
 
 @pytest.fixture
@@ -90,7 +121,7 @@ def plugin_under_test(request: pytest.FixtureRequest) -> Plugin:
     return load_test_plugin(folder)
 
 
-@pytest.fixture
+@_async_fixture
 async def plugin_client(plugin_under_test: Plugin) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client on the plugin's app: ``await plugin_client.get("/plugins/<id>/status")``."""
     import httpx

@@ -1,0 +1,141 @@
+"""The testing kit: mocks are the real components, and they catch real plugin bugs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ops_center_sdk.api import NotFoundError, PermissionDeniedError, ValidationError
+from ops_center_sdk.errors import ConfigError, HookError, UnknownEventError
+from ops_center_sdk.scheduler import ManualClock
+from ops_center_sdk.testing import (
+    MockAPIClient,
+    MockConfig,
+    MockLogger,
+    MockScheduler,
+    MockStorage,
+    create_test_plugin,
+    trigger_hook,
+)
+
+START = datetime(2026, 6, 1, 0, 0, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- the mocks are real
+
+
+async def test_mock_api_validates_paginates_and_errors_like_the_host() -> None:
+    api = MockAPIClient()
+    for n in range(5):
+        await api.devices.create({"id": f"d{n}", "name": f"Device {n}", "status": "online"})
+    assert [d["id"] for d in await api.devices.list(page=2, page_size=2)] == ["d2", "d3"]
+    assert len([d async for d in api.devices.iterate(page_size=2)]) == 5
+    with pytest.raises(ValidationError, match="title"):
+        await api.alerts.create({"severity": "warning"})
+    with pytest.raises(NotFoundError, match="nope"):
+        await api.devices.get("nope")
+    assert [r["status"] for r in api.get_requests(method="GET", endpoint="/devices/nope")] == [404]
+    api.reset()
+    assert api.get_requests() == []
+
+
+async def test_mock_api_with_permissions_refuses_before_any_request() -> None:
+    api = MockAPIClient(permissions=["devices:read"])
+    with pytest.raises(PermissionDeniedError, match="devices:write"):
+        await api.devices.create({"name": "x"})
+    assert api.get_requests() == []
+    assert await api.devices.list() == []
+
+
+async def test_get_requests_filters_by_method_endpoint_and_glob() -> None:
+    api = MockAPIClient()
+    await api.devices.create({"id": "d1", "name": "x"})
+    await api.devices.get("d1")
+    await api.alerts.create({"title": "t", "severity": "info"})
+    assert len(api.get_requests()) == 3
+    assert len(api.get_requests(method="POST")) == 2
+    assert len(api.get_requests(endpoint="/alerts")) == 1
+    assert [r["method"] for r in api.get_requests(endpoint="/devices*")] == ["POST", "GET"]
+
+
+async def test_mock_storage_is_the_storage_api_with_expiry_on_the_test_clock() -> None:
+    clock = ManualClock(START)
+    storage = MockStorage("p", clock=clock)
+    await storage.set("session", {"user": "u"}, ttl=60)
+    with pytest.raises(TypeError, match="'bad'"):
+        await storage.set("bad", {1, 2})
+    clock.advance(timedelta(seconds=61))
+    assert await storage.get("session") is None
+
+
+async def test_mock_scheduler_runs_due_tasks_in_order() -> None:
+    scheduler = MockScheduler(clock=ManualClock(START))
+    order: list[str] = []
+
+    async def record(name: str) -> None:
+        order.append(name)
+
+    await scheduler.run_in(timedelta(minutes=7), record, "once")
+    await scheduler.schedule(cron="*/5 * * * *", task_name="tick", handler=record, args=("tick",))
+    assert await scheduler.advance(timedelta(minutes=10)) == 3
+    assert order == ["tick", "once", "tick"]
+    assert await scheduler.run_due() == 0
+
+
+async def test_mock_config_enforces_the_schema() -> None:
+    config = MockConfig(
+        {"threshold": 0.5},
+        schema={
+            "type": "object",
+            "properties": {"threshold": {"type": "number", "maximum": 1}},
+        },
+    )
+    with pytest.raises(ConfigError, match="maximum"):
+        config.set("threshold", 3)
+    assert config.get("threshold") == 0.5
+
+
+def test_mock_logger_captures_by_level() -> None:
+    logger = MockLogger("p")
+    logger.info("a")
+    logger.error("b")
+    assert [entry["message"] for entry in logger.get_logs(level="ERROR")] == ["b"]
+    assert len(logger.get_logs()) == 2
+    logger.clear()
+    assert logger.get_logs() == []
+
+
+def test_create_test_plugin_accepts_metadata_and_config() -> None:
+    plugin = create_test_plugin(
+        "my-plugin", name="My Plugin", version="1.0.0", config={"anything": [1, 2]}
+    )
+    assert (plugin.metadata.name, plugin.metadata.version) == ("My Plugin", "1.0.0")
+    assert plugin.config.get("anything") == [1, 2]
+    plugin.config.set("other", True)
+
+
+# ---------------------------------------------------------------- bad input, clear errors
+
+
+async def test_triggering_an_unknown_event_says_did_you_mean() -> None:
+    plugin = create_test_plugin()
+    with pytest.raises(UnknownEventError, match="device.created"):
+        await trigger_hook(plugin, "device.creatd", device_id="d")
+
+
+async def test_triggering_without_a_keyword_the_event_carries_names_it() -> None:
+    plugin = create_test_plugin()
+
+    @plugin.hook("device.created")
+    async def on_created(device_id: str, device_data: dict[str, Any]) -> None: ...
+
+    with pytest.raises(HookError, match="device_data"):
+        await trigger_hook(plugin, "device.created", device_id="d")
+
+
+async def test_advancing_the_clock_backwards_is_refused() -> None:
+    plugin = create_test_plugin(clock=ManualClock(START))
+    with pytest.raises(ValueError, match="zero or more"):
+        await plugin.scheduler.advance(timedelta(minutes=-1))  # type: ignore[attr-defined]

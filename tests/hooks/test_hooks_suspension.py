@@ -10,6 +10,7 @@ import asyncio
 import gc
 import logging
 import threading
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -271,6 +272,49 @@ async def test_cancelling_the_dispatch_cancels_the_handler(hooks: HookRegistry) 
     never.set()
     assert (await hooks.dispatch("device.deleted", device_id="d2")).ok
     assert events[-1] == "not reached"
+
+
+class BareYield:
+    """An awaitable that suspends with a bare ``yield`` (the task just reschedules it):
+    a cancellation can only reach it by being thrown in."""
+
+    def __init__(self, thrown: list[BaseException]) -> None:
+        self.thrown = thrown
+
+    def __await__(self) -> Generator[None, None, None]:
+        try:
+            yield
+        except BaseException as exc:
+            self.thrown.append(exc)
+            raise
+
+
+async def test_cancellation_is_thrown_into_the_suspended_handler(hooks: HookRegistry) -> None:
+    thrown: list[BaseException] = []
+
+    async def suspended(device_id: str) -> None:
+        await BareYield(thrown)
+
+    hooks.add_action("device.deleted", suspended)
+    task = asyncio.create_task(hooks.dispatch("device.deleted", device_id="d1"))
+    await asyncio.sleep(0)  # the task runs up to the bare yield
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [type(exc) for exc in thrown] == [asyncio.CancelledError]
+
+
+async def test_timeout_reaches_a_handler_that_keeps_yielding(hooks: HookRegistry) -> None:
+    thrown: list[BaseException] = []
+
+    async def spins(device_id: str) -> None:
+        while True:
+            await BareYield(thrown)
+
+    hooks.add_action("device.deleted", spins, timeout=TINY)
+    report = await hooks.dispatch("device.deleted", device_id="d1")
+    assert report.failures[0].timed_out
+    assert [type(exc) for exc in thrown] == [asyncio.CancelledError]
 
 
 async def test_closing_a_suspended_dispatch_closes_the_handler(hooks: HookRegistry) -> None:

@@ -116,7 +116,7 @@ def test_plugin_found_beside_the_calling_module(tmp_path: Path) -> None:
 
 def test_hook_registration_errors_surface_at_the_decorator() -> None:
     plugin = create_test_plugin("test-plugin")
-    with pytest.raises(UnknownEventError, match="device.created"):
+    with pytest.raises(UnknownEventError, match=r"device\.created"):
         plugin.hook("device.craeted")(lambda device_id: None)
     with pytest.raises(HookError, match="colour"):
 

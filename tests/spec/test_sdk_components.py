@@ -134,7 +134,8 @@ async def test_scheduler_example_runs_when_the_mock_clock_moves() -> None:
     await plugin.scheduler.schedule(cron="0 */6 * * *", task_name="sync_data", handler=sync_handler)
 
     await plugin.scheduler.advance(timedelta(minutes=5))
-    assert calls == ["none"]
+    assert calls.count("none") == 1
+    assert "value" not in calls
     await plugin.scheduler.advance(timedelta(hours=1))
     assert calls.count("value") == 1
     # 13h05m of "0 */6 * * *" from wherever the wall clock stands: two or three runs

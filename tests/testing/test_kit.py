@@ -121,7 +121,7 @@ def test_create_test_plugin_accepts_metadata_and_config() -> None:
 
 async def test_triggering_an_unknown_event_says_did_you_mean() -> None:
     plugin = create_test_plugin()
-    with pytest.raises(UnknownEventError, match="device.created"):
+    with pytest.raises(UnknownEventError, match=r"device\.created"):
         await trigger_hook(plugin, "device.creatd", device_id="d")
 
 

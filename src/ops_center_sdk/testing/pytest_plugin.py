@@ -54,7 +54,7 @@ def _ini_keys(config: pytest.Config) -> set[str]:
 try:
     from pytest_asyncio import fixture as _async_fixture
 except ImportError:  # pragma: no cover - the test extra installs pytest-asyncio
-    _async_fixture = pytest.fixture
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 
 @pytest.fixture

@@ -61,10 +61,17 @@ def test_calls_over_a_real_socket(app: FastAPI, server_url: str) -> None:
         for index in range(5):
             await api.devices.create({"name": f"n{index}"})
         assert len([d async for d in api.devices.iterate(page_size=2)]) == 6
+        await api.close()
+
+    async def from_another_loop() -> int:
+        try:
+            return len(await api.devices.list(page_size=500))
+        finally:
+            await api.close()
 
     asyncio.run(session())
     # The same client from another event loop opens a fresh pool.
-    assert len(asyncio.run(api.devices.list(page_size=500))) == 6
+    assert asyncio.run(from_another_loop()) == 6
 
     limited = APIClient(server_url, KEY, permissions=["devices:read"])
     with pytest.raises(PermissionDeniedError, match=r"users\.list"):
@@ -90,8 +97,11 @@ def test_shutdown_delivers_queued_events_and_data_stays(app: FastAPI, tmp_path: 
     thread.start()
     while not server.started and thread.is_alive():
         threading.Event().wait(0.01)
-    api = APIClient(url, KEY)
-    asyncio.run(api.devices.create({"id": "d1", "name": "Web"}))
+    async def create() -> None:
+        async with APIClient(url, KEY) as api:
+            await api.devices.create({"id": "d1", "name": "Web"})
+
+    asyncio.run(create())
     assert delivered == []
     server.should_exit = True
     release.set()

@@ -43,7 +43,7 @@ import traceback
 import types
 from collections.abc import Callable, Generator, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from ..context import current_event
 from ..errors import HookError
@@ -74,8 +74,8 @@ _SHALLOW_COPY: Final[Mapping[type, Callable[[Any], Any]]] = {
 class _Runner:
     """A generator running a chain's handlers, and what it collected.
 
-    ``index`` is where a stopped dispatch got to (set on the slow path and
-    when a BaseException goes through), ``value`` a filter chain's value.
+    ``index`` is the handler it is in (or stopped at), ``value`` the filter
+    chain's value as it was before that handler.
     """
 
     __slots__ = ("failures", "gen", "index", "send", "value")
@@ -84,7 +84,7 @@ class _Runner:
         self.index = start - 1
         self.failures: list[HandlerFailure] | None = None
         self.value: Any = None
-        self.gen: types.GeneratorType[Any, Any, None]
+        self.gen: Generator[Any, Any, None]
         self.send: Callable[[Any], Any]
 
 
@@ -199,7 +199,7 @@ class HandlerChain:
     def _new_runner(self, start: int) -> _Runner:
         runner = _Runner(start)
         loop = _run_filters if self.kind == "filter" else _run_actions
-        runner.gen = cast("types.GeneratorType[Any, Any, None]", loop(self, runner, start))
+        runner.gen = loop(self, runner, start)
         runner.send = runner.gen.send
         runner.send(None)  # to the first ``yield``: ready for a job
         return runner
@@ -208,12 +208,12 @@ class HandlerChain:
         """The slow path: a handler suspended; go on under per-handler timeouts."""
         try:
             while pending is not _DONE:
-                index = runner.index = _position(runner)
+                index = runner.index
                 handler = self.handlers[index]
                 scope = asyncio.timeout(handler.timeout)
                 try:
                     async with scope:
-                        pending = await _resume(runner.gen, pending)
+                        pending = await _resume(runner, pending)
                 except TimeoutError as exc:
                     if not scope.expired():
                         raise
@@ -339,6 +339,7 @@ def _run_actions(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
     while True:
         payload, values = yield outcome
         for index, call, positional in steps[start:] if start else steps:
+            runner.index = index
             try:
                 if positional:
                     yield from call(*values)
@@ -346,9 +347,6 @@ def _run_actions(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
                     yield from call(payload)
             except Exception as exc:
                 chain.fail(runner, chain.handlers[index], exc)
-            except BaseException:
-                runner.index = index  # where the dispatch stopped
-                raise
         start = 0
         outcome = _DONE
 
@@ -361,6 +359,7 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
         value = yield outcome
         runner.value = value
         for index, call, _ in steps[start:] if start else steps:
+            runner.index = index
             if type(value) is dict:
                 argument = value.copy()
             else:
@@ -371,9 +370,6 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
             except Exception as exc:
                 chain.fail(runner, chain.handlers[index], exc)
                 continue
-            except BaseException:
-                runner.index = index
-                raise
             if result is None:
                 chain.fail(runner, chain.handlers[index], None)
                 continue
@@ -383,13 +379,14 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
 
 
 @types.coroutine
-def _resume(gen: types.GeneratorType[Any, Any, None], pending: Any) -> Generator[Any, Any, Any]:
-    """Hand ``pending`` to the task, then relay between the task and the runner ``gen``
+def _resume(runner: _Runner, pending: Any) -> Generator[Any, Any, Any]:
+    """Hand ``pending`` to the task, then relay between the task and the runner
     until it is done with the handler that yielded it.
 
     Returns ``_DONE``, or what a later handler yielded: that one gets its own timeout.
     """
-    handler = gen.gi_yieldfrom  # the suspended handler's coroutine
+    gen = runner.gen
+    index = runner.index
     while True:
         try:
             sent = yield pending
@@ -400,14 +397,5 @@ def _resume(gen: types.GeneratorType[Any, Any, None], pending: Any) -> Generator
             pending = gen.throw(exc)
         else:
             pending = gen.send(sent)
-        if pending is _DONE or gen.gi_yieldfrom is not handler:
+        if pending is _DONE or runner.index != index:
             return pending
-
-
-def _position(runner: _Runner) -> int:
-    """Which handler a suspended runner is in: its loop variable (slow path only;
-    the fast path does not spend a store per handler to track it)."""
-    frame = runner.gen.gi_frame
-    assert frame is not None
-    index: int = frame.f_locals["index"]
-    return index

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from .context import current_event, current_task
+from .context import active_event, current_task
 
 PLUGIN_LOGGER_PREFIX = "ops_center.plugins"
 _HANDLER_MARK = "_ops_center_handler"
@@ -32,7 +32,7 @@ class PluginContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.plugin_id = self.plugin_id
-        record.event = current_event.get()
+        record.event = active_event()
         record.task = current_task.get()
         return True
 

@@ -97,6 +97,7 @@ def test_shutdown_delivers_queued_events_and_data_stays(app: FastAPI, tmp_path: 
     thread.start()
     while not server.started and thread.is_alive():
         threading.Event().wait(0.01)
+
     async def create() -> None:
         async with APIClient(url, KEY) as api:
             await api.devices.create({"id": "d1", "name": "Web"})

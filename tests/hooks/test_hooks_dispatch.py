@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ops_center_sdk.context import current_event
+from ops_center_sdk.context import active_event
 from ops_center_sdk.errors import HookError, UnknownEventError
 from ops_center_sdk.hooks import DispatchError, DispatchReport, HookRegistry
 
@@ -283,23 +283,23 @@ async def test_current_event_is_set_while_handlers_run(hooks: HookRegistry) -> N
     seen: list[str | None] = []
 
     async def async_handler(device_id: str) -> None:
-        seen.append(current_event.get())
+        seen.append(active_event())
 
     def sync_handler(device_id: str) -> None:
-        seen.append(current_event.get())
+        seen.append(active_event())
 
     async def broken(device_id: str) -> None:
-        seen.append(current_event.get())
+        seen.append(active_event())
         raise RuntimeError("boom")
 
     hooks.add_action("device.deleted", async_handler)
     hooks.add_action("device.deleted", sync_handler)
     hooks.add_action("device.deleted", broken)
-    assert current_event.get() is None
+    assert active_event() is None
     report = await hooks.dispatch("device.deleted", device_id="d1")
     assert seen == ["device.deleted"] * 3
     assert len(report.failures) == 1
-    assert current_event.get() is None
+    assert active_event() is None
 
 
 async def test_sync_handler_runs_in_another_thread(hooks: HookRegistry) -> None:
@@ -382,12 +382,12 @@ async def test_nested_dispatch_from_a_handler(hooks: HookRegistry) -> None:
     seen: list[tuple[str, str | None]] = []
 
     async def on_created(device_id: str) -> None:
-        seen.append(("created", current_event.get()))
+        seen.append(("created", active_event()))
         await hooks.dispatch("device.deleted", device_id=device_id)
-        seen.append(("created-after", current_event.get()))
+        seen.append(("created-after", active_event()))
 
     async def on_deleted(device_id: str) -> None:
-        seen.append(("deleted", current_event.get()))
+        seen.append(("deleted", active_event()))
 
     hooks.add_action("device.created", on_created)
     hooks.add_action("device.deleted", on_deleted)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ops_center_sdk.context import current_event
+from ops_center_sdk.context import active_event
 from ops_center_sdk.errors import HookError, UnknownEventError
 from ops_center_sdk.hooks import HookRegistry
 
@@ -173,7 +173,7 @@ async def test_keyword_only_positional_only_and_sync_filters(hooks: HookRegistry
 
     def blocking(record: dict[str, Any]) -> dict[str, Any]:
         threads.append(threading.get_ident())
-        return {**record, "sync": current_event.get()}
+        return {**record, "sync": active_event()}
 
     hooks.add_filter(FILTER, keyword_only, priority=3)
     hooks.add_filter(FILTER, positional_only, priority=2)
@@ -187,13 +187,13 @@ async def test_current_event_is_the_filter_name(hooks: HookRegistry) -> None:
     seen: list[str | None] = []
 
     async def look(data: Any) -> Any:
-        seen.append(current_event.get())
+        seen.append(active_event())
         return data
 
     hooks.add_filter(FILTER, look)
     await hooks.apply_filters(FILTER, 1)
     assert seen == [FILTER]
-    assert current_event.get() is None
+    assert active_event() is None
 
 
 async def test_no_filters_returns_the_same_object(hooks: HookRegistry) -> None:

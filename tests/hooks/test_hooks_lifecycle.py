@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from ops_center_sdk.context import current_event
+from ops_center_sdk.context import active_event
 from ops_center_sdk.errors import HookError
 from ops_center_sdk.hooks import LIFECYCLE_PHASES, DispatchError, HookRegistry
 
@@ -27,12 +27,12 @@ async def test_each_phase_runs_its_own_handlers_in_registration_order(
         for n in (1, 2):
 
             async def handler(phase: str = phase, n: int = n) -> None:
-                calls.append((f"{phase}-{n}", current_event.get()))
+                calls.append((f"{phase}-{n}", active_event()))
 
             hooks.add_lifecycle(phase, handler)
 
     def sync_handler() -> None:
-        calls.append(("enable-sync", current_event.get()))
+        calls.append(("enable-sync", active_event()))
 
     hooks.add_lifecycle("enable", sync_handler)
 

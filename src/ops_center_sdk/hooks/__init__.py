@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from .dispatch import HandlerChain
 from .handler import HandlerKind, RegisteredHandler
 from .registry import LIFECYCLE_PHASES, HookRegistry
 from .report import DispatchError, DispatchReport, HandlerFailure, HandlerStats
@@ -17,7 +16,6 @@ __all__ = [
     "LIFECYCLE_PHASES",
     "DispatchError",
     "DispatchReport",
-    "HandlerChain",
     "HandlerFailure",
     "HandlerKind",
     "HandlerStats",

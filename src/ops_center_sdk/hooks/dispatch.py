@@ -45,7 +45,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Final
 
-from ..context import current_event
+from ..context import register_event_runner
 from ..errors import HookError
 from .handler import HandlerKind, RegisteredHandler
 from .report import DispatchReport, HandlerFailure
@@ -54,15 +54,12 @@ log = logging.getLogger("ops_center_sdk.hooks")
 
 _DONE: Final = object()
 
-# Bound once: looking the methods up on the ContextVar at every dispatch
-# costs as much as a handler call.
-_enter_event = current_event.set
-_leave_event = current_event.reset
 
 # A filter gets its own shallow copy of a dict or list value, so that one
 # that changes the value in place and then fails leaves nothing behind, and
 # the caller's object is never changed. Deeper levels are shared: a deep copy
-# costs some 30 times a trivial filter.
+# before each filter makes a chain of trivial filters some 20 times slower
+# (benchmarks/bench_hooks.py prints it).
 _SHALLOW_COPY: Final[Mapping[type, Callable[[Any], Any]]] = {
     dict: dict.copy,
     list: list.copy,
@@ -149,52 +146,44 @@ class HandlerChain:
             except KeyError:
                 raise self._missing_keywords(payload) from None
         self.runs += 1
-        token = _enter_event(self.name)
+        runner = self._spare or self._new_runner(0)
+        self._spare = None
+        job = (payload, values)
         try:
-            runner = self._spare or self._new_runner(0)
-            self._spare = None
-            job = (payload, values)
-            try:
-                outcome = runner.send(job)
-            except BaseException:
-                self._uncount_after(runner.index)
-                raise
-            if outcome is not _DONE:
-                runner = await self._finish(runner, outcome, job)
-            self._spare = runner
-            failures = runner.failures
-            if failures is None:
-                return self.ok_report
-            runner.failures = None
-            return DispatchReport(self.name, len(self.handlers), failures)
-        finally:
-            _leave_event(token)
+            outcome = runner.send(job)
+        except BaseException:
+            self._uncount_after(runner.index)
+            raise
+        if outcome is not _DONE:
+            runner = await self._finish(runner, outcome, job)
+        self._spare = runner
+        failures = runner.failures
+        if failures is None:
+            return self.ok_report
+        runner.failures = None
+        return DispatchReport(self.name, len(self.handlers), failures)
 
     async def apply(self, value: Any, with_report: bool = False) -> Any:
         """Run the filter handlers on ``value``: the final value (and the report)."""
         self.runs += 1
-        token = _enter_event(self.name)
+        runner = self._spare or self._new_runner(0)
+        self._spare = None
         try:
-            runner = self._spare or self._new_runner(0)
-            self._spare = None
-            try:
-                outcome = runner.send(value)
-            except BaseException:
-                self._uncount_after(runner.index)
-                raise
-            if outcome is not _DONE:
-                runner = await self._finish(runner, outcome, None)
-            self._spare = runner
-            value = runner.value
-            runner.value = None
-            failures = runner.failures
-            if failures is None:
-                return (value, self.ok_report) if with_report else value
-            runner.failures = None
-            report = DispatchReport(self.name, len(self.handlers), failures)
-            return (value, report) if with_report else value
-        finally:
-            _leave_event(token)
+            outcome = runner.send(value)
+        except BaseException:
+            self._uncount_after(runner.index)
+            raise
+        if outcome is not _DONE:
+            runner = await self._finish(runner, outcome, None)
+        self._spare = runner
+        value = runner.value
+        runner.value = None
+        failures = runner.failures
+        if failures is None:
+            return (value, self.ok_report) if with_report else value
+        runner.failures = None
+        report = DispatchReport(self.name, len(self.handlers), failures)
+        return (value, report) if with_report else value
 
     def _new_runner(self, start: int) -> _Runner:
         runner = _Runner(start)
@@ -208,7 +197,7 @@ class HandlerChain:
         """The slow path: a handler suspended; go on under per-handler timeouts."""
         try:
             while pending is not _DONE:
-                index = runner.index
+                index = _suspended_at(runner)
                 handler = self.handlers[index]
                 scope = asyncio.timeout(handler.timeout)
                 try:
@@ -339,7 +328,6 @@ def _run_actions(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
     while True:
         payload, values = yield outcome
         for index, call, positional in steps[start:] if start else steps:
-            runner.index = index
             try:
                 if positional:
                     yield from call(*values)
@@ -347,6 +335,9 @@ def _run_actions(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
                     yield from call(payload)
             except Exception as exc:
                 chain.fail(runner, chain.handlers[index], exc)
+            except BaseException:
+                runner.index = index  # where a cancellation or close stopped the chain
+                raise
         start = 0
         outcome = _DONE
 
@@ -359,7 +350,6 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
         value = yield outcome
         runner.value = value
         for index, call, _ in steps[start:] if start else steps:
-            runner.index = index
             if type(value) is dict:
                 argument = value.copy()
             else:
@@ -370,12 +360,20 @@ def _run_filters(chain: HandlerChain, runner: _Runner, start: int) -> Generator[
             except Exception as exc:
                 chain.fail(runner, chain.handlers[index], exc)
                 continue
+            except BaseException:
+                runner.index = index  # where a cancellation or close stopped the chain
+                raise
             if result is None:
                 chain.fail(runner, chain.handlers[index], None)
                 continue
             runner.value = value = result
         start = 0
         outcome = _DONE
+
+
+# Their frames mark "inside a handler of chain.name" for active_event().
+register_event_runner(_run_actions.__code__)
+register_event_runner(_run_filters.__code__)
 
 
 @types.coroutine
@@ -386,7 +384,7 @@ def _resume(runner: _Runner, pending: Any) -> Generator[Any, Any, Any]:
     Returns ``_DONE``, or what a later handler yielded: that one gets its own timeout.
     """
     gen = runner.gen
-    index = runner.index
+    index = _suspended_at(runner)
     while True:
         try:
             sent = yield pending
@@ -397,5 +395,18 @@ def _resume(runner: _Runner, pending: Any) -> Generator[Any, Any, Any]:
             pending = gen.throw(exc)
         else:
             pending = gen.send(sent)
-        if pending is _DONE or runner.index != index:
+        if pending is _DONE or _suspended_at(runner) != index:
             return pending
+
+
+def _suspended_at(runner: _Runner) -> int:
+    """The index of the handler the runner is suspended in.
+
+    Read from the runner's frame, only on the slow path: keeping the index in
+    an attribute would cost an assignment per handler on every dispatch.
+    """
+    frame = runner.gen.gi_frame
+    if frame is None:  # the runner ended (a cancellation or close went through it)
+        return runner.index
+    index: int = frame.f_locals["index"]
+    return index

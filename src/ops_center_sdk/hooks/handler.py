@@ -23,9 +23,13 @@ import itertools
 import math
 from collections.abc import Callable, Coroutine, Mapping
 from inspect import Parameter
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from ..context import active_event, current_event
 from ..errors import HookError
+
+if TYPE_CHECKING:
+    from .dispatch import HandlerChain
 
 HandlerKind = Literal["action", "filter", "lifecycle"]
 Call = Coroutine[Any, Any, Any]
@@ -99,7 +103,7 @@ class RegisteredHandler:
         else:
             self.positional, self.bind = _plan_lifecycle(self.target, signature, name, hook)
         self._calls = 0
-        self._chain: Any = None  # the HandlerChain running this handler, if any
+        self._chain: HandlerChain | None = None  # the chain that calls it now
         self.failures = 0
         self.timeouts = 0
 
@@ -151,7 +155,12 @@ def _in_thread(function: Callable[..., Any]) -> Callable[..., Call]:
     """Wrap a sync handler so that it runs in a worker thread (the context goes along)."""
 
     async def call_in_thread(*args: Any, **kwargs: Any) -> Any:
-        result = await asyncio.to_thread(function, *args, **kwargs)
+        # The worker thread is off the dispatcher's stack: carry the event name along.
+        token = current_event.set(active_event())
+        try:
+            result = await asyncio.to_thread(function, *args, **kwargs)
+        finally:
+            current_event.reset(token)
         if inspect.isawaitable(result):  # a plain def that returned a coroutine
             result = await result
         return result

@@ -38,14 +38,49 @@ suspended): one run, not a burst.
 A one-shot task is delivered at least once: its stored record is removed when
 its run ends, so a run cut short (by a crash, or by ``stop()`` after its grace
 period) runs again when the scheduler starts again.
+
+Several replicas: when ``state`` is shared between processes (Redis, or one
+SQLite file that several processes open; ``StorageBackend.shared``), each
+replica claims a run in that storage before starting it, and only the replica
+whose claim lands runs it. So each cron occurrence runs once over all the
+replicas, a run that makes up for missed occurrences included (two replicas
+starting together run it once), and so does each stored one-shot task; a
+replica that is down or slow holds up no other. A replica that finds an
+occurrence claimed counts it in ``claimed_elsewhere`` (listed by
+``get_tasks()`` only for such a scheduler; not a failure, not a skip) and goes
+on to the next one. The keys are described in :mod:`.replicas`. Across
+replicas:
+
+- ``run_count`` and ``failure_count`` are totals over every replica, kept in
+  shared counters: a replica reads them back when it runs the task (or
+  declares it), and counts each occurrence claimed elsewhere as one run.
+  ``last_run`` is when the last occurrence this replica ran or saw claimed
+  started. ``skipped_count`` and ``claimed_elsewhere`` are this replica's own.
+- Overlap is judged per replica: a replica whose previous run of a task is
+  still going skips the occurrence (``skipped_count``) without claiming it, so
+  another replica may run it meanwhile. A handler that must never overlap
+  itself across replicas takes a lock in storage
+  (``compare_and_set(key, None, ..., ttl=...)``).
+- Cron task ids are derived from the task name, so replicas that declare a
+  job at the same moment share one stored record.
+- If the claim cannot be made (the storage is unreachable), the occurrence
+  does not run on this replica: it counts as a failure, with the storage
+  error in ``last_error``. A one-shot task tries again 30 seconds later.
+- A replica that starts while another is running a stored one-shot task takes
+  that run for one cut short by a crash and runs it again (at least once).
+
+Without shared state (none, or ``memory://``), nothing of this happens and a
+run costs no extra storage write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import os
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
@@ -55,6 +90,7 @@ from ..context import current_task
 from ..errors import CronError, SchedulerError
 from .clock import Clock, ManualClock, SystemClock, as_utc
 from .cron import CronSchedule, parse_cron, resolve_timezone
+from .replicas import SharedRuns
 from .tasks import (
     Handler,
     Task,
@@ -71,6 +107,10 @@ if TYPE_CHECKING:
     from ..storage import Storage
 
 logger = logging.getLogger("ops_center_sdk.scheduler")
+
+#: How long a one-shot task waits before claiming its run again after the
+#: storage could not be reached.
+CLAIM_RETRY = timedelta(seconds=30)
 
 _EDITABLE = (
     "kind",
@@ -95,8 +135,10 @@ class Scheduler:
     ``owner`` names the plugin in log records; ``clock`` is where time comes
     from (a :class:`ManualClock` in tests); ``state`` is the storage that keeps
     tasks across restarts (None: memory only); ``timezone`` is the default
-    time zone of cron expressions. See the module documentation for the
-    failure, overlap, persistence and misfire rules.
+    time zone of cron expressions; ``replica_id`` names this scheduler in the
+    claims it makes when ``state`` is shared with other replicas (default: a
+    random one). See the module documentation for the failure, overlap,
+    persistence, misfire and replica rules.
     """
 
     def __init__(
@@ -106,10 +148,20 @@ class Scheduler:
         clock: Clock | None = None,
         state: Storage | None = None,
         timezone: str | tzinfo = "UTC",
+        replica_id: str | None = None,
     ) -> None:
+        if replica_id is not None:
+            _check_task_name(replica_id, what="replica_id")
         self.owner = owner
         self.clock: Clock = clock if clock is not None else SystemClock()
+        #: This scheduler's name in the claims it makes.
+        self.replica_id = replica_id if replica_id is not None else uuid.uuid4().hex
         self._store = TaskStore(state, owner) if state is not None else None
+        self._shared = (
+            SharedRuns(state, self.replica_id)
+            if state is not None and state.backend.shared
+            else None
+        )
         self._zone, _ = resolve_timezone(timezone)
         self._tasks: dict[str, Task] = {}
         # Stored cron history waiting for the plugin to declare its job again.
@@ -119,6 +171,11 @@ class Scheduler:
         self._loaded = False
         self._loop_task: asyncio.Task[None] | None = None
         self._sync: _LoopPrimitives | None = None
+
+    @property
+    def shared(self) -> bool:
+        """True when the state storage is shared between processes: runs are claimed first."""
+        return self._shared is not None
 
     # ------------------------------------------------------------ declaring
 
@@ -160,7 +217,7 @@ class Scheduler:
             before = _snapshot(task)
             task.set_schedule(schedule)
             task.handler, task.args, task.kwargs = handler, call_args, call_kwargs
-            task.handler_ref = None
+            task.handler_ref, task.retry_at = None, None
             task.persistent = self._store is not None
             if not unchanged:
                 task.next_run = schedule.next_after(now)
@@ -182,7 +239,8 @@ class Scheduler:
                 )
         else:
             task = Task(
-                id=_new_id(),
+                # Replicas declaring the job at once must agree on its record.
+                id=_id_from_name(task_name) if self._shared is not None else _new_id(),
                 name=task_name,
                 kind="cron",
                 created_at=now,
@@ -199,6 +257,13 @@ class Scheduler:
                 self._dormant[task_name] = dormant
 
         await self._commit(task, undo)
+        if self._shared is not None:
+            try:
+                await self._shared.sync_counts(task)
+            except Exception:
+                logger.exception(
+                    "%s: could not read the shared run counts of task %r", self.owner, task_name
+                )
         return task.id
 
     async def run_at(
@@ -307,13 +372,16 @@ class Scheduler:
         ``"once"``), ``cron``, ``timezone``, ``next_run`` and ``last_run``
         (ISO 8601, UTC, or None), ``run_count``, ``failure_count``,
         ``skipped_count``, ``running``, ``last_error`` (of the last run, None
-        when it succeeded) and ``persistent``. A one-shot task leaves the
-        list when its run ends. Stored tasks appear once the scheduler has
+        when it succeeded) and ``persistent``; with state shared between
+        replicas also ``claimed_elsewhere`` (occurrences another replica ran).
+        A one-shot task leaves the list when its run ends (or when another
+        replica claims its run). Stored tasks appear once the scheduler has
         loaded them (at ``start()`` or its first call).
         """
         far = datetime.max.replace(tzinfo=UTC)
         ordered = sorted(self._tasks.values(), key=lambda task: task.next_run or far)
-        return [task.info() for task in ordered]
+        shared = self._shared is not None
+        return [task.info(shared=shared) for task in ordered]
 
     # ------------------------------------------------------------- running
 
@@ -407,9 +475,9 @@ class Scheduler:
         ran = await self.run_due()
         while True:
             upcoming = [
-                task.next_run
+                due
                 for task in self._tasks.values()
-                if task.next_run is not None and task.next_run <= target and _can_start(task)
+                if (due := _due_time(task)) is not None and due <= target and _can_start(task)
             ]
             if not upcoming:
                 break
@@ -455,7 +523,7 @@ class Scheduler:
                 args,
                 kwargs,
             )
-            task.next_run, task.persistent = when, persistent
+            task.next_run, task.persistent, task.retry_at = when, persistent, None
             if was_stored and not persistent:
                 await self._forget(task.id)
             await self._commit(task, partial(_restore, task, before))
@@ -504,6 +572,15 @@ class Scheduler:
                 # The stored record is still there: keep the task so state and memory agree.
                 self._restore_removed(task)
                 raise
+            if self._shared is not None and task.kind == "cron":
+                try:
+                    await self._shared.forget_counts(task.name)
+                except Exception:
+                    logger.exception(
+                        "%s: could not remove the shared run counts of task %r",
+                        self.owner,
+                        task.name,
+                    )
         self._wake()
 
     def _restore_removed(self, task: Task) -> None:
@@ -560,31 +637,127 @@ class Scheduler:
                         task.handler_ref,
                     )
                 self._tasks[task.id] = task
+            if self._shared is not None:
+                await self._shared.note_claims(list(self._tasks.values()))
             self._loaded = True
 
     async def _start_due(self) -> list[asyncio.Task[None]]:
         now = self.clock.now()
         far = datetime.max.replace(tzinfo=UTC)
         due = sorted(
-            (
-                task
-                for task in self._tasks.values()
-                if task.handler is not None and task.next_run is not None and task.next_run <= now
-            ),
+            (task for task in self._tasks.values() if _is_due(task, now)),
             key=lambda task: task.next_run or far,
         )
         started: list[asyncio.Task[None]] = []
         skipped: list[Task] = []
         for task in due:
-            if not task.running:
-                started.append(self._launch(task, now))
-            elif task.kind == "cron":
-                skipped.append(task)
-                self._skip(task, now)
-            # A one-shot task replaced while its previous run goes on waits for that run.
+            # Claims await: a task may have been started, changed or cancelled meanwhile.
+            if self._tasks.get(task.id) is not task or not _is_due(task, now):
+                continue
+            if task.running:
+                if task.kind == "cron":
+                    skipped.append(task)
+                    self._skip(task, now)
+                # A one-shot task replaced while its previous run goes on waits for that run.
+                continue
+            if self._shared is not None and task.persistent and not await self._claim(task, now):
+                continue
+            started.append(self._launch(task, now))
         for task in skipped:
             await self._save_quietly(task)
         return started
+
+    async def _claim(self, task: Task, now: datetime) -> bool:
+        """Claim the due run of ``task`` in shared state; True when this replica runs it."""
+        assert self._shared is not None
+        task.claiming = True
+        try:
+            if task.kind == "cron":
+                won = await self._shared.claim_cron(task, now)
+            else:
+                won = await self._shared.claim_once(task, now)
+        except Exception as exc:
+            self._claim_failed(task, now, exc)
+            return False
+        finally:
+            task.claiming = False
+            self._wake()
+        if not won:
+            self._claimed_elsewhere(task, now)
+            return False
+        if self._tasks.get(task.id) is task and task.handler is not None and not task.running:
+            return True
+        # Cancelled (or started) while claiming: the claim is spent, the run is not made.
+        if task.claim is not None:
+            key, task.claim = task.claim[0], None
+            await self._release_quietly(task, key)
+        return False
+
+    def _claimed_elsewhere(self, task: Task, now: datetime) -> None:
+        if task.kind == "cron":
+            task.claimed_elsewhere += 1
+            task.run_count += 1
+            task.last_run = now
+            task.next_run = self._next_cron_run(task, now)
+            logger.debug(
+                "%s: task %r: the occurrence due at %s was claimed by another replica",
+                self.owner,
+                task.name,
+                now.isoformat(),
+            )
+            return
+        if self._tasks.get(task.id) is task:
+            del self._tasks[task.id]
+        logger.info(
+            "%s: task %r was run (or changed) by another replica; dropped here",
+            self.owner,
+            task.name,
+        )
+
+    def _claim_failed(self, task: Task, now: datetime, error: Exception) -> None:
+        problem = f"{type(error).__name__}: {error}"
+        if task.kind == "cron":
+            task.failure_count += 1
+            task.last_error = problem
+            task.next_run = self._next_cron_run(task, now)
+            logger.error(
+                "%s: task %r could not claim its run due at %s, so it does not run here: %s",
+                self.owner,
+                task.name,
+                now.isoformat(),
+                problem,
+            )
+            return
+        task.retry_at = now + CLAIM_RETRY
+        logger.error(
+            "%s: task %r could not claim its run (trying again in %d s): %s",
+            self.owner,
+            task.name,
+            CLAIM_RETRY.total_seconds(),
+            problem,
+        )
+
+    async def _release_quietly(self, task: Task, key: str) -> None:
+        assert self._shared is not None
+        try:
+            await self._shared.release(key)
+        except Exception:
+            logger.exception("%s: could not release the claim of task %r", self.owner, task.name)
+
+    async def _count_shared(self, task: Task, counter: str) -> int | None:
+        """Add one to a shared counter of ``task``; its new total, or None if storage failed."""
+        if self._shared is None or not task.persistent or task.kind != "cron":
+            return None
+        try:
+            return await self._shared.add(task.name, counter)
+        except Exception:
+            logger.exception(
+                "%s: could not count the %s of task %r in shared state",
+                self.owner,
+                counter,
+                task.name,
+            )
+            return None
 
     def _skip(self, task: Task, now: datetime) -> None:
         missed = task.next_run
@@ -612,6 +785,7 @@ class Scheduler:
         due = task.next_run or now
         task.last_run = now
         task.run_count += 1
+        task.retry_at = None
         task.next_run = self._next_cron_run(task, now) if task.kind == "cron" else None
         run = asyncio.create_task(
             self._execute(task, due, handler, task.args, dict(task.kwargs)),
@@ -631,6 +805,9 @@ class Scheduler:
         kwargs: dict[str, Any],
     ) -> None:
         if task.kind == "cron":
+            total = await self._count_shared(task, "runs")
+            if total is not None:
+                task.run_count = total
             # A one-shot record keeps its due time until the run ends (at least once).
             await self._save_quietly(task)
         token = current_task.set(task.name)
@@ -666,6 +843,10 @@ class Scheduler:
             task.failure_count += 1
             message = str(error) or "the run was cancelled"
             task.last_error = f"{type(error).__name__}: {message}"
+            total = await self._count_shared(task, "failures")
+            if total is not None:
+                task.failure_count = total
+        claim, task.claim = task.claim, None
         if self._tasks.get(task.id) is task:
             if task.kind == "once" and task.next_run is None:
                 del self._tasks[task.id]
@@ -678,7 +859,13 @@ class Scheduler:
                             self.owner,
                             task.name,
                         )
+                        claim = None  # the record stays: so does the claim on it
+                if claim is not None:
+                    await self._release_quietly(task, claim[0])
             else:
+                if claim is not None:
+                    # Cut short: this replica (restarted) or another may take the run over.
+                    task.seen_claim = claim[1]
                 await self._save_quietly(task)
         self._wake()
 
@@ -704,9 +891,9 @@ class Scheduler:
 
     def _next_wake(self) -> datetime | None:
         times = [
-            task.next_run
+            due
             for task in self._tasks.values()
-            if task.next_run is not None and _can_start(task)
+            if (due := _due_time(task)) is not None and _can_start(task)
         ]
         return min(times) if times else None
 
@@ -742,7 +929,24 @@ class _LoopPrimitives:
 
 def _can_start(task: Task) -> bool:
     """A task the loop should wake for: it has a handler and is not waiting on itself."""
-    return task.handler is not None and not (task.kind == "once" and task.running)
+    return (
+        task.handler is not None
+        and not task.claiming
+        and not (task.kind == "once" and task.running)
+    )
+
+
+def _due_time(task: Task) -> datetime | None:
+    """When ``task`` may start next: its next run, held back after a failed claim."""
+    if task.next_run is None or task.retry_at is None:
+        return task.next_run
+    return max(task.next_run, task.retry_at)
+
+
+def _is_due(task: Task, now: datetime) -> bool:
+    """True when ``task`` should start (or be skipped, if still running) at ``now``."""
+    due = _due_time(task)
+    return task.handler is not None and not task.claiming and due is not None and due <= now
 
 
 def _first_run_after_restart(task: Task, schedule: CronSchedule, now: datetime) -> datetime:
@@ -760,6 +964,11 @@ def _check_task_name(name: object, *, what: str = "task_name") -> None:
 
 def _new_id() -> str:
     return os.urandom(8).hex()
+
+
+def _id_from_name(name: str) -> str:
+    """A task id that every replica derives alike from the task's name."""
+    return hashlib.blake2b(name.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def _snapshot(task: Task) -> dict[str, Any]:

@@ -62,6 +62,18 @@ class Task:
     persistent: bool = False
     #: The run in progress, if any.
     run: asyncio.Task[None] | None = None
+    # Only with state shared by replicas (see .replicas); none of these is stored.
+    #: Occurrences this replica found claimed by another replica.
+    claimed_elsewhere: int = 0
+    #: True while this replica is claiming a due run (it is then not due again).
+    claiming: bool = False
+    #: The claim this replica holds on a one-shot run: (key, stamp).
+    claim: tuple[str, dict[str, str]] | None = None
+    #: A claim on this one-shot run that was already there when this replica
+    #: loaded the task: its run was cut short, and this replica may take it over.
+    seen_claim: dict[str, Any] | None = None
+    #: Not before this time: claiming failed (storage unreachable), try again then.
+    retry_at: datetime | None = None
 
     @property
     def running(self) -> bool:
@@ -76,9 +88,9 @@ class Task:
         self.cron = schedule.expression
         self.timezone = schedule.timezone_name
 
-    def info(self) -> dict[str, Any]:
-        """The task as ``Scheduler.get_tasks()`` lists it."""
-        return {
+    def info(self, *, shared: bool = False) -> dict[str, Any]:
+        """The task as ``Scheduler.get_tasks()`` lists it; ``shared`` adds ``claimed_elsewhere``."""
+        listed = {
             "id": self.id,
             "name": self.name,
             "kind": self.kind,
@@ -93,6 +105,9 @@ class Task:
             "last_error": self.last_error,
             "persistent": self.persistent,
         }
+        if shared:
+            listed["claimed_elsewhere"] = self.claimed_elsewhere
+        return listed
 
     def to_record(self) -> dict[str, Any]:
         """The JSON record stored for this task."""

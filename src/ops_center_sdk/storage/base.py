@@ -46,6 +46,11 @@ def prefix_upper_bound(prefix: str) -> str | None:
 class StorageBackend(ABC):
     """Namespaced key-value store of JSON text with optional expiry."""
 
+    #: True when other processes can open the same data (a server, a file), so
+    #: that what they do must be coordinated through it: the scheduler then
+    #: claims each run before starting it. False for process-local stores.
+    shared: bool = False
+
     def __init__(self, *, clock: Clock = time.time) -> None:
         self.clock = clock
 

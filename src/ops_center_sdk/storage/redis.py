@@ -113,6 +113,8 @@ class RedisStorage(StorageBackend):
     >>> backend = RedisStorage("redis://127.0.0.1:6379/0")
     """
 
+    shared = True
+
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",

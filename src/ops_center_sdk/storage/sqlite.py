@@ -66,6 +66,8 @@ class SqliteStorage(StorageBackend):
     >>> backend = SqliteStorage("/var/lib/ops-center/plugins/my-plugin/storage.db")
     """
 
+    shared = True
+
     def __init__(
         self, path: str | Path, *, clock: Clock = time.time, busy_timeout: float = 5.0
     ) -> None:

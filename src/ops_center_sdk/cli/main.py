@@ -46,6 +46,44 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.set_defaults(handler="ops_center_sdk.cli.serve:run")
+
+    dev = commands.add_parser(
+        "dev",
+        help="run a local Ops-Center with the plugin, reloading it as you edit",
+        description="Start the local Ops-Center (REST API, event bus, plugin host) with the "
+        "plugin in PATH installed and enabled. Saving a file of the plugin reloads it, keeping "
+        "its storage. Data lives in .ops-center/data (or --data-dir). The admin key is "
+        "$OPS_CENTER_API_KEY, else one generated once and saved in the data folder.",
+        epilog="example:\n  export OPS_CENTER_API_KEY=dev-key\n"
+        "  ops-center-plugin dev examples/device_anomaly_detector --port 8000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dev.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
+    dev.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    dev.add_argument("--data-dir", help="where the host keeps its data (default: .ops-center/data)")
+    dev.set_defaults(handler="ops_center_sdk.cli.dev:run")
+
+    emit = commands.add_parser(
+        "emit",
+        help="fire an event into a running dev host",
+        description="Send EVENT with the payload --data to a running Ops-Center "
+        "(POST /api/v1/events, admin key). Exit code 0 when accepted, 1 when the host refused "
+        "it or cannot be reached, 2 for bad arguments.",
+        epilog="example:\n  ops-center-plugin emit device.metrics_updated "
+        '--data \'{"device_id": "web-1", "metrics": {"cpu_usage": 97}}\'',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    emit.add_argument("event", help="event name, e.g. device.metrics_updated")
+    emit.add_argument("--data", default="{}", help="the payload, a JSON object (default: {})")
+    emit.add_argument(
+        "--url", help="the host (default: $OPS_CENTER_API_URL or http://127.0.0.1:8000)"
+    )
+    emit.add_argument(
+        "--key", help="admin key (default: $OPS_CENTER_API_KEY, else the one dev saved)"
+    )
+    emit.add_argument("--data-dir", help="where dev saved its key (default: .ops-center/data)")
+    emit.set_defaults(handler="ops_center_sdk.cli.emit:run")
     return parser
 
 

@@ -38,6 +38,7 @@ dispatch itself is closed): no "coroutine was never awaited".
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import traceback
 import types
@@ -405,8 +406,7 @@ def _suspended_at(runner: _Runner) -> int:
     Read from the runner's frame, only on the slow path: keeping the index in
     an attribute would cost an assignment per handler on every dispatch.
     """
-    frame = runner.gen.gi_frame
-    if frame is None:  # the runner ended (a cancellation or close went through it)
+    index: int | None = inspect.getgeneratorlocals(runner.gen).get("index")
+    if index is None:  # the runner ended (a cancellation or close went through it)
         return runner.index
-    index: int = frame.f_locals["index"]
     return index

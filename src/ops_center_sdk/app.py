@@ -2,7 +2,9 @@
 
 Run on its own (``uvicorn main:app``) the app owns the plugin's lifecycle:
 it installs the plugin on its first start ever (remembered in storage),
-enables it at startup and disables it at shutdown.
+enables it at startup and disables it at shutdown. Run by a host
+(``OPS_CENTER_MANAGED=1``), it leaves the lifecycle to the host's calls on
+the ``/_ops/`` endpoints (:mod:`ops_center_sdk.protocol`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from .logger import configure_logging
+from .protocol import ProtocolEndpoints, is_managed
 from .routes import RouteSpec, build_router
 
 if TYPE_CHECKING:
@@ -27,6 +30,14 @@ def create_app(plugin: Plugin) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging()
         _mount_new_routes(app, plugin)
+        if is_managed():
+            # The host drives install/enable/disable through /_ops/lifecycle.
+            try:
+                yield
+            finally:
+                await plugin.scheduler.stop()
+                await plugin.close()
+            return
         await plugin.start()
         try:
             yield
@@ -44,6 +55,8 @@ def create_app(plugin: Plugin) -> FastAPI:
         redoc_url=None,
     )
     app.state.plugin = plugin
+    app.state.protocol = ProtocolEndpoints(plugin)
+    app.router.routes.extend(app.state.protocol.routes())
     app.state.mounted_routes = []
     _mount_new_routes(app, plugin)
     return app

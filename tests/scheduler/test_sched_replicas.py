@@ -3,7 +3,8 @@
 Every replica is a real Scheduler on its own connection to the same store: a
 Redis prefix (the test Redis, ``OPS_CENTER_TEST_REDIS_URL``, default
 127.0.0.1:6379 db 0; ``OPS_CENTER_TEST_NO_REDIS=1`` leaves those out) or one
-SQLite file. Each has its own ManualClock, set to the same times.
+SQLite file. Each has its own ManualClock, set to the same times, which its
+storage connection also reads for expiry (so claims expire in test time).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,12 @@ CALLS: list[str] = []
 
 async def remember(label: str) -> None:
     CALLS.append(label)
+
+
+async def hang_the_first_time(label: str) -> None:
+    CALLS.append(label)
+    if CALLS.count(label) == 1:
+        await asyncio.Event().wait()  # until cancelled
 
 
 def at(minutes: int) -> datetime:
@@ -90,11 +98,16 @@ def redis_prefix() -> Iterator[str]:
 class Replica:
     """One replica of the plugin: a scheduler on its own clock and store connection."""
 
-    def __init__(self, name: str, backend: StorageBackend, runs: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        open_backend: Callable[[ManualClock], StorageBackend],
+        runs: list[tuple[str, str]],
+    ) -> None:
         self.name = name
-        self.backend = backend
-        self.state = Storage(backend, NAMESPACE)
         self.clock = ManualClock(START)
+        self.backend = open_backend(self.clock)
+        self.state = Storage(self.backend, NAMESPACE)
         self.runs = runs
         self.scheduler = Scheduler(
             owner="replicated-plugin", clock=self.clock, state=self.state, replica_id=name
@@ -121,13 +134,13 @@ class Cluster:
         self.runs: list[tuple[str, str]] = []
         self.replicas: list[Replica] = []
 
-    def open_backend(self, **options: Any) -> StorageBackend:
+    def open_backend(self, clock: ManualClock) -> StorageBackend:
         if self.kind == "sqlite":
-            return SqliteStorage(self.path, **options)
-        return RedisStorage(REDIS_URL, prefix=self.redis_prefix)
+            return SqliteStorage(self.path, clock=clock.time)
+        return RedisStorage(REDIS_URL, prefix=self.redis_prefix, clock=clock.time)
 
     def replica(self, name: str) -> Replica:
-        replica = Replica(name, self.open_backend(), self.runs)
+        replica = Replica(name, self.open_backend, self.runs)
         self.replicas.append(replica)
         return replica
 
@@ -240,15 +253,17 @@ async def test_a_replica_waking_late_makes_up_for_nothing_another_ran(cluster: C
     steady, sleepy = cluster.replica("steady"), cluster.replica("sleepy")
     await steady.declare()
     await sleepy.declare()
-    await steady.scheduler.advance(timedelta(minutes=62))
+    await steady.scheduler.advance(timedelta(minutes=182))
+    assert len(cluster.runs) == 36
 
-    # The sleepy replica still waits for 00:05; at 01:02 its one catch-up run
-    # would stand for 01:00, which the steady replica ran.
-    sleepy.clock.set(at(62))
+    # The sleepy replica still waits for 00:05, whose claim has expired by
+    # 03:02; its one catch-up run stands for 03:00, which the steady one ran.
+    sleepy.clock.set(at(182))
+    assert await sleepy.state.get("scheduler:claim:cron:collect:" + at(5).isoformat()) is None
     assert await sleepy.scheduler.run_due() == 0
     assert sleepy.task()["claimed_elsewhere"] == 1
-    assert sleepy.task()["next_run"] == at(65).isoformat()
-    assert cluster.occurrences() == hour_of_five_minute_runs()
+    assert sleepy.task()["next_run"] == at(185).isoformat()
+    assert len(cluster.runs) == 36
 
 
 async def test_replicas_declaring_a_job_at_once_share_its_record_and_counts(
@@ -335,6 +350,23 @@ async def test_a_one_shot_already_run_elsewhere_is_dropped_not_run(cluster: Clus
     assert second.scheduler.get_tasks() == []
 
 
+async def test_a_one_shot_cut_short_by_stop_runs_again_after_start(cluster: Cluster) -> None:
+    replica = cluster.replica("only")
+    await replica.scheduler.run_in(0, hang_the_first_time, "job")
+    first_run = asyncio.create_task(replica.scheduler.run_due())
+    for _ in range(100):
+        await asyncio.sleep(0)  # let the run start (no clock involved)
+    assert CALLS == ["job"]
+    await replica.scheduler.stop(grace=0)
+    assert await first_run == 1
+
+    # The claim it held is its own: started again, the replica takes the run over.
+    await replica.scheduler.start()
+    assert await replica.scheduler.run_due() == 1
+    assert CALLS == ["job", "job"]
+    assert await replica.state.list_keys("scheduler:*") == []
+
+
 async def test_a_one_shot_in_memory_only_is_not_claimed(cluster: Cluster) -> None:
     replica = cluster.replica("only")
     seen: list[str] = []
@@ -350,6 +382,11 @@ async def test_a_one_shot_in_memory_only_is_not_claimed(cluster: Cluster) -> Non
 
 
 # -------------------------------------------------- when claiming fails
+
+
+def _locked_out_sqlite(tmp_path: Path, clock: ManualClock) -> StorageBackend:
+    """The replica's SQLite file, giving up quickly when another writer holds it."""
+    return SqliteStorage(tmp_path / "state.db", clock=clock.time, busy_timeout=0.05)
 
 
 @pytest.fixture
@@ -376,8 +413,7 @@ def write_lock(tmp_path: Path) -> Iterator[Callable[[bool], None]]:
 async def test_a_cron_occurrence_that_cannot_be_claimed_does_not_run_and_counts_as_failed(
     tmp_path: Path, write_lock: Callable[[bool], None], caplog: pytest.LogCaptureFixture
 ) -> None:
-    backend = SqliteStorage(tmp_path / "state.db", busy_timeout=0.05)
-    replica = Replica("only", backend, [])
+    replica = Replica("only", partial(_locked_out_sqlite, tmp_path), [])
     await replica.declare()
 
     write_lock(True)
@@ -396,14 +432,13 @@ async def test_a_cron_occurrence_that_cannot_be_claimed_does_not_run_and_counts_
     assert replica.runs == [(at(10).isoformat(), "only")]
     task = replica.task()
     assert (task["run_count"], task["failure_count"], task["last_error"]) == (1, 1, None)
-    await backend.close()
+    await replica.backend.close()
 
 
 async def test_a_one_shot_that_cannot_be_claimed_waits_and_tries_again(
     tmp_path: Path, write_lock: Callable[[bool], None], caplog: pytest.LogCaptureFixture
 ) -> None:
-    backend = SqliteStorage(tmp_path / "state.db", busy_timeout=0.05)
-    replica = Replica("only", backend, [])
+    replica = Replica("only", partial(_locked_out_sqlite, tmp_path), [])
     await replica.scheduler.run_in(60, remember, "late")
 
     write_lock(True)
@@ -420,7 +455,7 @@ async def test_a_one_shot_that_cannot_be_claimed_waits_and_tries_again(
     assert await replica.scheduler.advance(timedelta(seconds=1)) == 1
     assert CALLS == ["late"]
     assert await replica.state.list_keys("scheduler:*") == []
-    await backend.close()
+    await replica.backend.close()
 
 
 # ---------------------------------------------------- not shared: no cost

@@ -136,17 +136,21 @@ class SharedRuns:
         assert task.next_run is not None
         key = once_claim_key(task.id, task.next_run)
         stamp = self.stamp(now)
-        seen, task.seen_claim = task.seen_claim, None
+        seen = task.seen_claim
         won = seen is not None and await self._swap(key, seen, stamp)
         if not won:
             won = await self._swap(key, None, stamp)
         if not won:
+            task.seen_claim = None
             return False
+        # The claim is ours: should what follows fail, a retry takes it over.
+        task.seen_claim = stamp
         record = await self.storage.get(KEY_PREFIX + task.id)
         if not isinstance(record, dict) or record.get("next_run") != task.next_run.isoformat():
             await self.storage.delete(key)
+            task.seen_claim = None
             return False
-        task.claim = (key, stamp)
+        task.seen_claim, task.claim = None, (key, stamp)
         return True
 
     async def _swap(self, key: str, expected: dict[str, Any] | None, stamp: dict[str, str]) -> bool:

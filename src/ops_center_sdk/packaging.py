@@ -520,6 +520,11 @@ def _read_package(
                         raise PackageError(f"{member.name!r} appears twice in the package")
                     seen.add(name)
                     _check_kind(name, parts, member.isdir(), kinds)
+                    if len(parts) == 1 and not member.isdir():
+                        raise PackageError(
+                            f"{member.name!r} is a file at the top of the package; files "
+                            "belong inside the one top folder <id>-<version>/"
+                        )
                     if top is None:
                         top = parts[0]
                     elif parts[0] != top:
@@ -531,11 +536,6 @@ def _read_package(
                         if staging is not None:
                             (staging / name).mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
                         continue
-                    if len(parts) == 1:
-                        raise PackageError(
-                            f"{member.name!r} is a file at the top of the package; files "
-                            "belong inside the one top folder <id>-<version>/"
-                        )
                     unpacked += member.size
                     if unpacked > limits.max_unpacked_bytes:
                         raise PackageError(

@@ -15,12 +15,53 @@ from .. import __version__
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 EPILOG = """examples:
+  ops-center-plugin init my-plugin --name "My Plugin" --category monitoring
+  ops-center-plugin validate my-plugin
+  ops-center-plugin build my-plugin
+  ops-center-plugin publish my-plugin --url https://ops.example.com
   ops-center-plugin serve examples/device_anomaly_detector
   ops-center-plugin serve . --port 8080
 
 Run 'ops-center-plugin COMMAND --help' for a command's options."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser that adds its arguments only when the command is used.
+
+    ``add_argument`` calls are recorded and replayed when the parser parses
+    or formats help, so ``--help`` and each command pay only for their own
+    arguments (every argument costs argparse a formatter).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pending: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = []
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
+        if self._pending is not None:
+            self._pending.append((args, kwargs))
+            return None
+        return super().add_argument(*args, **kwargs)
+
+    def _add_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        for args, kwargs in pending or ():
+            super().add_argument(*args, **kwargs)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        self._add_pending()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self._add_pending()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_pending()
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        title="commands", metavar="COMMAND", parser_class=CommandParser
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -46,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.set_defaults(handler="ops_center_sdk.cli.serve:run")
+    add_package_commands(commands)
 
     dev = commands.add_parser(
         "dev",
@@ -85,6 +129,125 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--data-dir", help="where dev saved its key (default: .ops-center/data)")
     emit.set_defaults(handler="ops_center_sdk.cli.emit:run")
     return parser
+
+
+class ExamplesHelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions to the terminal; keeps an epilog of examples as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+PLUGIN_TYPES = ("backend", "frontend", "hybrid", "container")
+CATEGORIES = ("monitoring", "ai", "security", "integration", "analytics")
+
+
+def add_package_commands(commands: argparse._SubParsersAction[CommandParser]) -> None:
+    """``init``, ``validate``, ``build`` and ``publish``: from a new folder to a marketplace."""
+    raw = ExamplesHelpFormatter
+    init = commands.add_parser(
+        "init",
+        help="create a new plugin folder",
+        description="Create the folder NAME with a working plugin: plugin.yaml, main.py, "
+        "config.yaml, requirements.txt, README.md, .gitignore and tests. NAME is also the "
+        "plugin's id. On a terminal, what the options leave out is asked for; otherwise "
+        "defaults are used. An existing folder is never overwritten.",
+        epilog="""examples:
+  ops-center-plugin init my-plugin \\
+    --name "My Awesome Plugin" \\
+    --description "Does something awesome" \\
+    --author "Your Name" \\
+    --category monitoring
+  ops-center-plugin init status-page --type frontend --no-input
+
+exit codes: 0 created, 1 the folder exists or cannot be written, 2 bad options""",
+        formatter_class=raw,
+    )
+    init.add_argument("folder", metavar="NAME", help="folder to create; its name is the plugin id")
+    init.add_argument("--name", help="display name (default: NAME in title case)")
+    init.add_argument("--description", help="what the plugin does, in a sentence")
+    init.add_argument("--author", help="your name or your organization's")
+    init.add_argument("--category", choices=CATEGORIES, help="default: monitoring")
+    init.add_argument(
+        "--type",
+        choices=PLUGIN_TYPES,
+        help="backend (hooks, routes, tasks; the default), frontend (a page), hybrid "
+        "(both), container (its own service, with a Dockerfile)",
+    )
+    init.add_argument("--version", help="SemVer version (default: 1.0.0)")
+    init.add_argument("--no-input", action="store_true", help="never prompt, even on a terminal")
+    init.set_defaults(handler="ops_center_sdk.cli.init:run")
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a plugin without running it",
+        description="Check the plugin in PATH: plugin.yaml's rules, the required files, that "
+        "every hook and route plugin.yaml names has a matching decorated handler (and the "
+        "reverse), that the permissions cover the plugin.api calls the code makes, and that "
+        "config.yaml satisfies config_schema. The code is read, never run.",
+        epilog="""examples:
+  ops-center-plugin validate
+  ops-center-plugin validate path/to/my-plugin --json | jq '.findings[]'
+
+exit codes: 0 valid (warnings allowed), 1 not valid, 2 bad options""",
+        formatter_class=raw,
+    )
+    validate.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
+    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    validate.set_defaults(handler="ops_center_sdk.cli.validate:run")
+
+    build = commands.add_parser(
+        "build",
+        help="validate, then package the plugin into dist/",
+        description="Validate the plugin in PATH, then write <id>-<version>.tar.gz and its "
+        ".sha256 (sha256sum format) into dist/. The package is reproducible: the same files "
+        "give the same bytes. Left out: VCS folders, caches, virtual environments, dist/, "
+        ".ops-center/ and what .opsignore (gitignore syntax) lists. A link to a file inside "
+        "the folder is stored as that file; a link pointing outside stops the build.",
+        epilog="""examples:
+  ops-center-plugin build
+  ops-center-plugin build path/to/my-plugin --output /tmp/packages
+  cd dist && sha256sum -c my-plugin-1.0.0.tar.gz.sha256
+
+exit codes: 0 built, 1 invalid plugin or build failure, 2 bad options""",
+        formatter_class=raw,
+    )
+    build.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
+    build.add_argument("--output", "-o", metavar="DIR", help="where to write (default: PATH/dist)")
+    build.add_argument("--json", action="store_true", help="print the result as JSON")
+    build.set_defaults(handler="ops_center_sdk.cli.build:run")
+
+    publish = commands.add_parser(
+        "publish",
+        help="upload the package to an Ops-Center marketplace",
+        description="Upload the plugin's package (dist/<id>-<version>.tar.gz, built first when "
+        "missing or older than the plugin's files) with its checksum to the marketplace of "
+        "the Ops-Center at OPS_CENTER_API_URL, with the key OPS_CENTER_API_KEY (or --url, "
+        "--key). The key needs plugins:admin. Plain http is refused except to this machine. "
+        "A version already published is refused (409), never replaced.",
+        epilog="""examples:
+  export OPS_CENTER_API_URL=https://ops.example.com
+  export OPS_CENTER_API_KEY=your_api_key
+  ops-center-plugin publish
+  ops-center-plugin publish --url http://127.0.0.1:8000    # the local `dev` Ops-Center
+  ops-center-plugin publish dist/my-plugin-1.0.0.tar.gz
+
+exit codes: 0 published, 1 refused or failed, 2 missing URL or key, or bad options""",
+        formatter_class=raw,
+    )
+    publish.add_argument(
+        "path", nargs="?", default=".", help="plugin folder or .tar.gz package (default: .)"
+    )
+    publish.add_argument("--url", help="the Ops-Center (default: $OPS_CENTER_API_URL)")
+    publish.add_argument("--key", help="API key (default: $OPS_CENTER_API_KEY)")
+    publish.add_argument("--rebuild", action="store_true", help="build again before uploading")
+    publish.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to wait for the server (default: 60)"
+    )
+    publish.add_argument("--json", action="store_true", help="print the result as JSON")
+    publish.set_defaults(handler="ops_center_sdk.cli.publish:run")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

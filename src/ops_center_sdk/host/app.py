@@ -16,8 +16,10 @@ from .. import __version__
 from .auth import APIKeys
 from .bus import EventBus
 from .errors import install_error_handlers
-from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
-from .rest import api_router
+from .limits import DEFAULT_MAX_BODY_BYTES
+from .marketplace import Marketplace
+from .rest import API_PREFIX, api_router
+from .rest import marketplace as marketplace_rest
 from .store import HostStore
 
 log = logging.getLogger("ops_center_sdk.host")
@@ -40,7 +42,8 @@ def create_host_app(
     The store is ``store`` if given, else the SQLite file in ``data_dir``
     (``<data_dir>/ops-center.db``), else a private in-memory database.
     ``admin_key`` grants every permission; when ``None`` a random one is made.
-    The parts are on ``app.state``: ``store``, ``bus``, ``keys`` (issue and
+    The parts are on ``app.state``: ``store``, ``bus``, ``marketplace``
+    (``<data_dir>/marketplace``, packages published to it), ``keys`` (issue and
     revoke API keys) and ``admin_key``.
 
     When the server shuts down (ASGI lifespan), queued events are delivered
@@ -79,9 +82,15 @@ def create_host_app(
     app.state.bus = bus
     app.state.keys = APIKeys(store, admin_key=admin_key)
     app.state.admin_key = admin_key
+    app.state.marketplace = Marketplace.for_host(data_dir, store)
     app.include_router(api_router())
+    app.include_router(marketplace_rest.router, prefix=API_PREFIX)
     # Added last = outermost: the size limit sits inside the catch-all.
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(
+        marketplace_rest.BodyLimits,
+        max_bytes=max_body_bytes,
+        upload_max_bytes=app.state.marketplace.limits.max_compressed_bytes,
+    )
     install_error_handlers(app)
 
     @app.get("/api/v1/health", tags=["host"], summary="Is the host up?")

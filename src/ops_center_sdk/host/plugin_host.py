@@ -39,7 +39,6 @@ import logging
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -306,12 +305,11 @@ class PluginHost:
                     await self._apply(entry, services)
                     await self._ensure_installed(entry)
                 except HostError as exc:
-                    self._failed(entry, "load", exc)
+                    self._failed(entry, "load", exc, raised=False)
                     continue
                 except Exception as exc:  # storage unusable...: this plugin only
-                    self._failed(
-                        entry, "load", failure_problem(entry.id, "load", exc, entry.folder)
-                    )
+                    problem = failure_problem(entry.id, "load", exc, entry.folder)
+                    self._failed(entry, "load", problem, raised=False)
                     continue
                 if entry.wanted:
                     await self._enable_quietly(entry)
@@ -348,6 +346,11 @@ class PluginHost:
         already installed is a 409, unless ``replace``: then its code comes
         from ``path`` from now on, keeping its storage and config (an upgrade,
         or ``dev`` starting again on a folder).
+
+        Raises (and installs nothing) when the folder does not load or
+        ``on_install`` fails. Once installed, a plugin that fails to enable
+        is returned with ``status == "error"`` and the error in ``error``:
+        it is installed, and ``path`` is where its code lives from now on.
 
         ``source`` is recorded as where the plugin came from (default
         ``{"type": "folder", "path": ...}``); the marketplace passes the
@@ -390,7 +393,7 @@ class PluginHost:
             self._entries[plugin_id] = entry
             if enable:
                 self._save(entry, enabled=True)
-                await self._activate(entry)
+                await self._enable_quietly(entry)
         return entry
 
     async def reload(self, plugin_id: str) -> InstalledPlugin:
@@ -448,11 +451,8 @@ class PluginHost:
                     await plugin.uninstall()
                 except Exception as exc:
                     # Uninstalling must always be possible: the data goes anyway.
-                    self._failed(
-                        entry,
-                        "uninstall",
-                        failure_problem(entry.id, "uninstall", exc, entry.folder),
-                    )
+                    problem = failure_problem(entry.id, "uninstall", exc, entry.folder)
+                    self._failed(entry, "uninstall", problem, raised=False)
             await self._forget_data(entry)
             self.keys.revoke_owner(key_owner(plugin_id))
             self.store.delete(PLUGIN_KIND, plugin_id)
@@ -596,7 +596,7 @@ class PluginHost:
                 # The same folder, running already: nothing to swap.
                 if enable and not entry.enabled:
                     self._save(entry, enabled=True)
-                    await self._activate(entry)
+                    await self._enable_quietly(entry)
                 return entry
             try:
                 services = self._prepare(entry, loaded)
@@ -607,11 +607,16 @@ class PluginHost:
             self._save(
                 entry, source=origin, path=str(folder), **({"enabled": True} if enable else {})
             )
-            await self._swap(entry, services)
+            await self._swap(entry, services, quiet=True)
         return entry
 
-    async def _swap(self, entry: InstalledPlugin, services: _Services) -> None:
-        """Stop the running version, wire the new one, start it if it should run."""
+    async def _swap(
+        self, entry: InstalledPlugin, services: _Services, *, quiet: bool = False
+    ) -> None:
+        """Stop the running version, wire the new one, start it if it should run.
+
+        With ``quiet`` a failure to enable is only recorded on the entry.
+        """
         old = entry.plugin
         await self._deactivate(entry)
         if old is not None:
@@ -621,7 +626,7 @@ class PluginHost:
         entry.error = None
         await self._ensure_installed(entry)
         if entry.wanted:
-            await self._activate(entry)
+            await (self._enable_quietly if quiet else self._activate)(entry)
 
     async def _activate(self, entry: InstalledPlugin) -> None:
         """Enable the loaded plugin: on_enable, scheduler, events, filters, routes."""
@@ -644,8 +649,10 @@ class PluginHost:
         self._rebuild_filters()
 
     async def _enable_quietly(self, entry: InstalledPlugin) -> None:
-        with suppress(HostError):  # recorded on the entry by _activate
+        try:
             await self._activate(entry)
+        except HostError as exc:
+            log.error("plugin %r: enable failed: %s", entry.id, exc.message)
 
     async def _deactivate(self, entry: InstalledPlugin) -> None:
         """Disable a running plugin; its on_disable failing is recorded, not raised."""
@@ -662,7 +669,8 @@ class PluginHost:
         try:
             await plugin.disable()
         except Exception as exc:
-            self._failed(entry, "disable", failure_problem(entry.id, "disable", exc, entry.folder))
+            problem = failure_problem(entry.id, "disable", exc, entry.folder)
+            self._failed(entry, "disable", problem, raised=False)
 
     async def _lifecycle(
         self, entry: InstalledPlugin, phase: str, step: Callable[[], Awaitable[None]]
@@ -706,7 +714,10 @@ class PluginHost:
         entry.record.update(changes, updated_at=_now())
         self.store.replace(PLUGIN_KIND, entry.id, entry.record)
 
-    def _failed(self, entry: InstalledPlugin, phase: str, exc: HostError) -> None:
+    def _failed(
+        self, entry: InstalledPlugin, phase: str, exc: HostError, *, raised: bool = True
+    ) -> None:
+        """Keep the error as the plugin's last; log it unless the caller gets it raised."""
         entry.error = {
             "phase": phase,
             "code": exc.code,
@@ -714,7 +725,8 @@ class PluginHost:
             "details": exc.details,
             "at": _now(),
         }
-        log.error("plugin %r: %s failed: %s", entry.id, phase, exc.message)
+        level = logging.DEBUG if raised else logging.ERROR
+        log.log(level, "plugin %r: %s failed: %s", entry.id, phase, exc.message)
 
     def _hook_failed(self, plugin_id: str, error: dict[str, Any]) -> None:
         entry = self._entries.get(plugin_id)

@@ -1,13 +1,17 @@
-"""Plugin routes on the host app: added when a plugin is enabled, removed when it stops.
+"""Plugin routes on the host app: served while a plugin is enabled, gone when it stops.
 
-A plugin's router (``plugin.router()``, its routes under ``/plugins/<id>``)
-is included into the host app itself, so a plugin route costs one app's
-middleware, as ``plugin.create_app()`` served alone does. The host keeps the
-route entries it added per plugin and takes exactly those out again.
+One route sits first in the host app's route table and takes every request
+under ``/plugins/``: it finds the plugin by the path's next segment (a dict
+lookup) and hands the request to that plugin's router (``plugin.router()``,
+its routes under ``/plugins/<id>``). The REST API's own routes are never
+walked for a plugin route, so a plugin route served by the host costs about
+what it costs served alone by ``plugin.create_app()``; and a request under
+``/plugins/`` that no route matches gets a precise answer: no such plugin
+(404), the plugin is disabled or failed (503, from ``explain``), or the
+plugin has no such route (404; 405 for a known path with another method).
 
-A request under ``/plugins/`` that no route matches gets a precise answer
-instead of a bare 404, from ``explain(plugin_id)``: no such plugin (404), the
-plugin is disabled or failed (503), or the plugin has no such route (404).
+The plugin's router is also included in the app, at the end, only so that
+``/docs`` and ``/openapi.json`` list its routes; requests never reach it there.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Match
+from starlette.types import Receive, Scope, Send
 
 from ..routes import route_prefix
 from .errors import HostError, NotFound
 
-#: Why no route answered a path under ``/plugins/<id>``; ``None``: the plugin runs.
+#: Why no route answers a path under ``/plugins/<id>``; ``None``: the plugin runs.
 Explain = Callable[[str], HostError | None]
+
+_PREFIX = route_prefix("")
 
 
 class PluginRoutes:
@@ -35,48 +41,64 @@ class PluginRoutes:
 
     def __init__(self, app: FastAPI, explain: Explain) -> None:
         self._app = app
-        self._explain = explain
-        self._mounted: dict[str, list[BaseRoute]] = {}
-        self._fallback: ASGIApp = app.router.default
-        app.router.default = self._not_found
+        self._routers: dict[str, APIRouter] = {}
+        self._listed: dict[str, list[BaseRoute]] = {}
+        self._dispatch = _PluginDispatch(self._routers, explain)
+        app.router.routes.insert(0, self._dispatch)
 
     def mount(self, plugin_id: str, router: APIRouter) -> None:
         """Serve ``router`` (replacing what ``plugin_id`` had mounted)."""
         self.unmount(plugin_id)
+        router.default = _no_route
+        self._routers[plugin_id] = router
         routes = self._app.router.routes
         before = {id(route) for route in routes}
         self._app.include_router(router)
-        self._mounted[plugin_id] = [route for route in routes if id(route) not in before]
+        self._listed[plugin_id] = [route for route in routes if id(route) not in before]
         self._app.openapi_schema = None
 
     def unmount(self, plugin_id: str) -> None:
         """Stop serving ``plugin_id``'s routes; requests in flight finish."""
-        added = self._mounted.pop(plugin_id, None)
-        if not added:
-            return
-        gone = {id(route) for route in added}
-        self._app.router.routes[:] = [r for r in self._app.router.routes if id(r) not in gone]
-        self._app.openapi_schema = None
+        self._routers.pop(plugin_id, None)
+        listed = self._listed.pop(plugin_id, None)
+        if listed:
+            gone = {id(route) for route in listed}
+            self._app.router.routes[:] = [r for r in self._app.router.routes if id(r) not in gone]
+            self._app.openapi_schema = None
 
     def is_mounted(self, plugin_id: str) -> bool:
-        return plugin_id in self._mounted
+        return plugin_id in self._routers
 
     def close(self) -> None:
-        """Unmount everything and give the app its own not-found handler back."""
-        for plugin_id in list(self._mounted):
+        """Unmount every plugin and leave the app's route table as it was."""
+        for plugin_id in list(self._routers):
             self.unmount(plugin_id)
-        self._app.router.default = self._fallback
+        routes = self._app.router.routes
+        if self._dispatch in routes:
+            routes.remove(self._dispatch)
 
-    async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        prefix = route_prefix("")
-        if scope["type"] == "http" and path.startswith(prefix):
-            plugin_id = path[len(prefix) :].split("/", 1)[0]
-            if plugin_id:
-                problem = self._explain(plugin_id)
-                if problem is not None:
-                    raise problem
-                raise NotFound(
-                    f"plugin {plugin_id!r} has no route {scope.get('method', 'GET')} {path}"
-                )
-        await self._fallback(scope, receive, send)
+
+class _PluginDispatch(BaseRoute):
+    """The one route in front: every path under ``/plugins/``, by plugin id."""
+
+    def __init__(self, routers: dict[str, APIRouter], explain: Explain) -> None:
+        self._routers = routers
+        self._explain = explain
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and scope["path"].startswith(_PREFIX):
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        plugin_id = scope["path"][len(_PREFIX) :].split("/", 1)[0]
+        router = self._routers.get(plugin_id)
+        if router is None:
+            raise self._explain(plugin_id) or NotFound(f"no plugin {plugin_id!r} serves routes")
+        await router(scope, receive, send)
+
+
+async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:
+    path: str = scope["path"]
+    plugin_id = path[len(_PREFIX) :].split("/", 1)[0]
+    raise NotFound(f"plugin {plugin_id!r} has no route {scope.get('method', 'GET')} {path}")

@@ -101,8 +101,10 @@ async def install_plugin(
 ) -> dict[str, Any]:
     """Load the plugin folder, run its ``on_install`` once and (by default) enable it.
 
-    A broken plugin.yaml or an entrypoint that fails to import is answered
-    422, naming the file and line; nothing is installed then.
+    A broken plugin.yaml, an entrypoint that fails to import or a failing
+    ``on_install`` is answered 422, naming the file and line; nothing is
+    installed then. A plugin that installs but fails to enable is answered
+    201 with ``status: "error"`` and the reason in ``error``.
     """
     entry = await plugins.install_folder(body.path, enable=body.enable)
     return plugins.describe(entry)

@@ -1,0 +1,209 @@
+"""``ops-center-plugin dev``: the local Ops-Center with one plugin, reloaded as you edit it.
+
+The host (REST API, event bus, plugin host) runs under uvicorn; the plugin
+in PATH is installed and enabled at startup, and its folder is watched: a
+saved change imports the code again and restarts the plugin, keeping its
+storage and config. New code that does not import (or whose config breaks
+its schema) is reported with file and line while the previous version keeps
+serving; the next good save brings the new code in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .admin_key import DEFAULT_DATA_DIR, AdminKey, admin_key
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ..host.plugin_host import InstalledPlugin, PluginHost
+
+#: Folders under the plugin folder whose changes never reload it.
+IGNORED_FOLDERS = (".ops-center", "dist", "build", "tests")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the dev host on ``args.host:args.port`` and serve until interrupted."""
+    import uvicorn
+
+    from ..host.server import add_lifespan, create_server_app
+    from ..logger import configure_logging
+    from ..storage.urls import STORAGE_URL_ENV
+
+    configure_logging()
+    folder = Path(args.path).resolve()
+    if not folder.is_dir():
+        print(f"error: {args.path}: no such plugin folder", file=sys.stderr)
+        return 1
+    data_dir = Path(args.data_dir or DEFAULT_DATA_DIR).absolute()
+    key = admin_key(data_dir)
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    base_url = f"http://{shown}:{args.port}"
+    app = create_server_app(
+        data_dir=data_dir,
+        admin_key=key.value,
+        public_url=base_url,
+        storage_url=os.environ.get(STORAGE_URL_ENV) or None,
+    )
+    session = DevSession(app.state.plugins, folder, data_dir=data_dir, base_url=base_url, key=key)
+    add_lifespan(app, session.running)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+class DevSession:
+    """One plugin folder under development: installed at start, reloaded on change."""
+
+    def __init__(
+        self,
+        host: PluginHost,
+        folder: Path,
+        *,
+        data_dir: Path,
+        base_url: str,
+        key: AdminKey,
+        out: TextIO | None = None,
+    ) -> None:
+        self.host = host
+        self.folder = folder
+        self.data_dir = data_dir
+        self.base_url = base_url
+        self.key = key
+        self.out = out or sys.stdout
+        self.plugin_id: str | None = None
+
+    @asynccontextmanager
+    async def running(self, app: FastAPI) -> AsyncIterator[None]:
+        """The app's lifespan part: install, print the URLs, watch until shutdown."""
+        await self.install()
+        self.print_urls()
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self.watch(stop), name="ops-center-dev-watch")
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await watcher
+
+    async def install(self) -> InstalledPlugin | None:
+        """Install (or take up again) the plugin in the folder and enable it."""
+        from ..host.errors import HostError
+
+        try:
+            entry = await self.host.install_folder(self.folder, replace=True)
+        except HostError as exc:
+            self.plugin_id = self._installed_id()
+            self.say(f"\n✗ the plugin in {self.folder} did not start:\n  {exc.message}")
+            self.say("  The host keeps running; save a fix and the plugin is loaded again.\n")
+            return None
+        self.plugin_id = entry.id
+        if entry.status == "error":
+            self.say(f"\n✗ {entry.id} is installed but did not start:\n  {_reason(entry)}")
+            self.say("  The host keeps running; save a fix and the plugin is loaded again.\n")
+        return entry
+
+    async def reload(self, changed: Iterable[str]) -> InstalledPlugin | None:
+        """Bring in the folder's new code, keeping the plugin's data."""
+        from ..host.errors import HostError
+
+        names = ", ".join(sorted(changed)) or "files"
+        try:
+            if self.plugin_id is None or self.plugin_id not in _ids(self.host):
+                entry = await self.host.install_folder(self.folder, replace=True)
+            else:
+                entry = await self.host.reload(self.plugin_id)
+        except HostError as exc:
+            running = self.plugin_id is not None and self.host.get(self.plugin_id).enabled
+            still = "still serving the previous version" if running else "the plugin is not running"
+            self.say(f"✗ {names} changed; reload failed ({still}):\n  {exc.message}")
+            return None
+        self.plugin_id = entry.id
+        version = entry.record.get("version")
+        self.say(f"↻ {names} changed; reloaded {entry.id} {version} ({entry.status})")
+        if entry.status == "error":
+            self.say(f"  {_reason(entry)}")
+        return entry
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Reload on every batch of saved changes in the folder, until ``stop`` is set."""
+        from watchfiles import DefaultFilter, awatch
+
+        ignored = [str(self.data_dir), *(str(self.folder / name) for name in IGNORED_FOLDERS)]
+        changes_filter = DefaultFilter(ignore_paths=ignored)
+        async for changes in awatch(self.folder, watch_filter=changes_filter, stop_event=stop):
+            await self.reload(_changed_names(changes, self.folder))
+
+    def print_urls(self) -> None:
+        base = self.base_url
+        lines = [
+            "",
+            f"Ops-Center (local) is starting on {base}",
+            f"  REST API    {base}/api/v1",
+            f"  API docs    {base}/docs",
+        ]
+        entry = self._entry()
+        if entry is not None:
+            version = entry.record.get("version")
+            lines.append(f"  Plugin      {entry.id} {version} ({entry.status}), from {self.folder}")
+            for route in self.host.route_paths(entry):
+                methods = ",".join(route["methods"])
+                lines.append(f"              {methods:<6} {base}{route['path']}")
+        lines.append(f"  Admin key   {self._key_hint()}")
+        lines.append(f"  Data        {self.data_dir}")
+        token = "$OPS_CENTER_API_KEY" if self.key.origin == "env" else self.key.value
+        lines.append(f'  Try         curl -H "Authorization: Bearer {token}" {base}/api/v1/plugins')
+        lines.append(f"Watching {self.folder} for changes (Ctrl+C stops).\n")
+        self.say("\n".join(lines))
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def _key_hint(self) -> str:
+        if self.key.origin == "env":
+            return "from $OPS_CENTER_API_KEY"
+        made = "generated" if self.key.origin == "generated" else "saved"
+        return f"{self.key.value}  ({made}, in {self.key.path})"
+
+    def _entry(self) -> InstalledPlugin | None:
+        if self.plugin_id is None or self.plugin_id not in _ids(self.host):
+            return None
+        return self.host.get(self.plugin_id)
+
+    def _installed_id(self) -> str | None:
+        for entry in self.host.installed():
+            if entry.folder == self.folder:
+                return entry.id
+        return None
+
+
+def _reason(entry: InstalledPlugin) -> str:
+    return str((entry.error or {}).get("message", "it failed; see the host's log"))
+
+
+def _ids(host: PluginHost) -> set[str]:
+    return {entry.id for entry in host.installed()}
+
+
+def _changed_names(changes: Iterable[tuple[Any, str]], folder: Path) -> list[str]:
+    """The changed files, relative to the folder; editors' temporary files left out."""
+    paths = {path for _, path in changes}
+    # A temporary file comes and goes within one batch: name what is there now.
+    shown = {path for path in paths if Path(path).exists()} or paths
+    return [_relative(path, folder) for path in shown]
+
+
+def _relative(path: str, folder: Path) -> str:
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:
+        return path

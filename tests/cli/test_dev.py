@@ -1,0 +1,233 @@
+"""`ops-center-plugin dev` and `emit`: the example plugin in a real dev host under uvicorn."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ops_center_sdk.cli.admin_key import admin_key
+from ops_center_sdk.cli.dev import DevSession
+from ops_center_sdk.cli.main import main
+from ops_center_sdk.host.server import create_server_app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "device_anomaly_detector"
+PLUGIN = "device-anomaly-detector"
+KEY = "dev-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DevProcess:
+    """A running `ops-center-plugin dev`, its output collected as it comes."""
+
+    def __init__(self, command: list[str], *, env: dict[str, str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_until(self, check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (
+                f"dev exited while waiting for {what}:\n{self.output}"
+            )
+            try:
+                if check():
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; output:\n{self.output}")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._reader.join(timeout=5)
+        return code
+
+
+@contextmanager
+def dev_host(plugin: Path, data: Path, port: int) -> Iterator[DevProcess]:
+    env = {**os.environ, "OPS_CENTER_API_KEY": KEY}
+    env.pop("OPS_CENTER_STORAGE_URL", None)
+    command = [sys.executable, "-m", "ops_center_sdk", "dev", str(plugin)]
+    command += ["--port", str(port), "--data-dir", str(data)]
+    dev = DevProcess(command, env=env, cwd=plugin.parent)
+    try:
+        yield dev
+    finally:
+        if dev.process.poll() is None:
+            code = dev.stop()
+            assert code == 0, dev.output
+
+
+def get(http: httpx.Client, path: str) -> Any:
+    response = http.get(path)
+    response.raise_for_status()
+    return response.json()
+
+
+@pytest.mark.slow
+def test_dev_runs_the_example_reloads_on_save_and_keeps_data(tmp_path: Path) -> None:
+    plugin = tmp_path / "detector"
+    shutil.copytree(EXAMPLE, plugin, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    main_py = plugin / "main.py"
+    good = main_py.read_text()
+    data = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+
+    with dev_host(plugin, data, port) as dev:
+        dev.wait_until(lambda: http.get("/api/v1/health").status_code == 200, "the host")
+        assert f"Plugin      {PLUGIN} 1.0.0 (enabled)" in dev.output
+        assert f"GET    {base}/plugins/{PLUGIN}/status" in dev.output
+        assert f"API docs    {base}/docs" in dev.output
+
+        created = http.post("/api/v1/devices", json={"id": "web-1", "name": "Web server"})
+        assert created.status_code == 201
+        for value in (41, 43, 40, 42, 44, 41, 43, 42, 40, 42, 43, 41):
+            assert http.post("/api/v1/devices/web-1/metrics", json={"cpu_usage": value}).is_success
+        http.post("/api/v1/devices/web-1/metrics", json={"cpu_usage": 99})
+        dev.wait_until(lambda: get(http, "/api/v1/alerts")["total"] == 1, "the alert")
+        alert = get(http, "/api/v1/alerts")["items"][0]
+        assert (alert["device_id"], alert["severity"]) == ("web-1", "critical")
+        status = get(http, f"/plugins/{PLUGIN}/status")
+        assert (status["devices_tracked"], status["anomalies_detected"]) == (1, 1)
+
+        payload = json.dumps({"device_id": "web-1", "metrics": {"cpu_usage": 100}})
+        emitted = main(
+            ["emit", "device.metrics_updated", "--url", base, "--key", KEY, "--data", payload]
+        )
+        assert emitted == 0
+        dev.wait_until(lambda: get(http, "/api/v1/alerts")["total"] == 2, "the emitted spike")
+
+        # A save that does not import: reported with file and line, the old code keeps serving.
+        broken_line = len(good.splitlines()) + 2
+        main_py.write_text(good + "\nraise RuntimeError('half written')\n")
+        dev.wait_until(lambda: f"main.py:{broken_line}" in dev.output, "the reload error")
+        assert "RuntimeError: half written" in dev.output
+        assert get(http, f"/plugins/{PLUGIN}/status")["status"] == "running"
+
+        # The next good save comes in, on the same storage.
+        main_py.write_text(good.replace('"status": "running",', '"status": "reloaded",'))
+        # (While the plugin is swapped its routes answer 503 for a moment.)
+        dev.wait_until(
+            lambda: http.get(f"/plugins/{PLUGIN}/status").json().get("status") == "reloaded",
+            "the reload",
+        )
+        assert get(http, f"/plugins/{PLUGIN}/status")["anomalies_detected"] == 2
+        assert dev.stop() == 0
+    assert "Stopping anomaly detection" in dev.output
+
+    with dev_host(plugin, data, port) as dev:  # restarted: everything is still there
+        dev.wait_until(lambda: http.get("/api/v1/health").status_code == 200, "the host again")
+        status = get(http, f"/plugins/{PLUGIN}/status")
+        assert (status["devices_tracked"], status["anomalies_detected"]) == (1, 2)
+        assert get(http, "/api/v1/alerts")["total"] == 2
+        assert get(http, "/api/v1/devices/web-1")["last_metrics"] == {"cpu_usage": 99}
+        assert "Installing Device Anomaly Detector" not in dev.output  # installed once only
+    http.close()
+
+
+async def test_dev_session_recovers_from_a_plugin_broken_at_start(tmp_path: Path) -> None:
+    plugin = tmp_path / "detector"
+    shutil.copytree(EXAMPLE, plugin, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    manifest = plugin / "plugin.yaml"
+    good = manifest.read_text()
+    manifest.write_text(good.replace("- alerts:write", "- alerts:wrte"))
+    data = tmp_path / "data"
+    app = create_server_app(data_dir=data, admin_key=KEY)
+    out = io.StringIO()
+    session = DevSession(
+        app.state.plugins,
+        plugin,
+        data_dir=data,
+        base_url="http://127.0.0.1:1",
+        key=admin_key(data),
+        out=out,
+    )
+    async with app.router.lifespan_context(app):
+        assert await session.install() is None
+        line = good.splitlines().index("  - alerts:write") + 1
+        assert f"{manifest}:{line}" in out.getvalue()
+        assert "alerts:wrte" in out.getvalue()
+        manifest.write_text(good)
+        entry = await session.reload(["plugin.yaml"])
+        assert entry is not None
+        assert entry.enabled
+        assert "reloaded device-anomaly-detector 1.0.0 (enabled)" in out.getvalue()
+        session.print_urls()
+        assert f"/plugins/{PLUGIN}/anomalies" in out.getvalue()
+
+
+def test_admin_key_is_generated_once_private_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPS_CENTER_API_KEY", raising=False)
+    first = admin_key(tmp_path / "data")
+    assert first.origin == "generated"
+    assert first.path is not None
+    assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
+    again = admin_key(tmp_path / "data")
+    assert (again.value, again.origin) == (first.value, "saved")
+    monkeypatch.setenv("OPS_CENTER_API_KEY", "from-env")
+    assert admin_key(tmp_path / "data").value == "from-env"
+
+
+def test_emit_reports_bad_json_missing_key_and_unreachable_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPS_CENTER_API_KEY", raising=False)
+    monkeypatch.delenv("OPS_CENTER_API_URL", raising=False)
+    assert main(["emit", "device.deleted", "--key", "k", "--data", "{device_id: 1}"]) == 2
+    assert "--data is not valid JSON" in capsys.readouterr().err
+    assert main(["emit", "device.deleted", "--key", "k", "--data", "[1]"]) == 2
+    assert "JSON object" in capsys.readouterr().err
+    assert main(["emit", "device.deleted", "--data", '{"device_id": "d"}']) == 2
+    assert "no admin key" in capsys.readouterr().err
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["emit", "device.deleted", "--url", url, "--key", "k"]) == 1
+    assert f"cannot reach Ops-Center at {url}" in capsys.readouterr().err
+
+
+def test_dev_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dev", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "data")]) == 1
+    assert "no such plugin folder" in capsys.readouterr().err

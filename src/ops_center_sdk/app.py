@@ -35,8 +35,7 @@ def create_app(plugin: Plugin) -> FastAPI:
             try:
                 yield
             finally:
-                await plugin.scheduler.stop()
-                await plugin.close()
+                await plugin.halt()
             return
         await plugin.start()
         try:

@@ -59,7 +59,8 @@ def check_name(name: str, plugin_id: str, *, kind: str = "event") -> tuple[str, 
     if name in other:
         decorator = "hook" if kind == "filter" else "filter_hook"
         raise UnknownEventError(
-            f"{name!r} is not a {noun}: it is a{'n event' if kind == 'filter' else ' filter'}; "
+            f"{name!r} is not {'a filter' if kind == 'filter' else 'an event'}: "
+            f"it is {'an event' if kind == 'filter' else 'a filter'}; "
             f"register it with @plugin.{decorator}({name!r})"
         )
     close = difflib.get_close_matches(name, list(catalog), n=1, cutoff=0.6)

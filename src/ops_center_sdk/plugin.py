@@ -104,6 +104,7 @@ class Plugin:
             if on_disk is not None and on_disk.is_file():
                 explicit = {"id": id} if version is None else {"id": id, "version": version}
                 manifest = _merge_with_file(explicit, on_disk)
+                _warn_about_ignored_metadata(declared, manifest, on_disk)
             else:
                 manifest = Manifest.from_dict(declared, source="Plugin(...)")
         self.manifest: Manifest = manifest
@@ -366,6 +367,18 @@ class Plugin:
         finally:
             await self.close()
 
+    async def halt(self) -> None:
+        """Stop without running ``on_disable``: the process is going away, not the plugin.
+
+        A host-managed app calls this at shutdown; the host decides whether
+        the plugin is disabled.
+        """
+        self.enabled = False
+        try:
+            await self.scheduler.stop()
+        finally:
+            await self.close()
+
     async def close(self) -> None:
         """Close the API client and the storage backend, if they were opened."""
         if self._api is not None:
@@ -403,6 +416,21 @@ def _caller_folder() -> Path | None:
         return None
     filename = frame.f_globals.get("__file__")
     return Path(filename).resolve().parent if filename else None
+
+
+def _warn_about_ignored_metadata(declared: dict[str, Any], manifest: Manifest, path: Path) -> None:
+    """plugin.yaml wins over the constructor's metadata; say so when they differ."""
+    on_disk = manifest.to_dict()
+    for field in ("name", "description", "author", "category"):
+        given = declared.get(field)
+        if given and field in on_disk and on_disk[field] != given:
+            sdk_log.warning(
+                "%s: Plugin(%s=%r) differs from plugin.yaml's %r; plugin.yaml is used",
+                path,
+                field,
+                given,
+                on_disk[field],
+            )
 
 
 def _merge_with_file(declared: dict[str, Any], path: Path) -> Manifest:

@@ -59,6 +59,12 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def _disabled(plugin_id: str) -> JSONResponse:
+    return error(
+        409, "plugin_disabled", f"plugin {plugin_id!r} is not enabled; enable it, then deliver"
+    )
+
+
 class ProtocolEndpoints:
     """The ``/_ops/`` routes of one plugin's app."""
 
@@ -124,6 +130,8 @@ class ProtocolEndpoints:
         if isinstance(envelope, Response):
             return envelope
         event_id, name = envelope["id"], envelope["name"]
+        if not self.plugin.enabled:
+            return _disabled(self.plugin.id)
         seen = self.plugin.system_storage
         key = f"delivery:{event_id}"
         claim = {"state": "processing", "instance": INSTANCE_ID, "at": time.time()}
@@ -170,6 +178,8 @@ class ProtocolEndpoints:
             return document
         if "data" not in document:
             return error(422, "validation_error", "body.data is required")
+        if not self.plugin.enabled:
+            return _disabled(self.plugin.id)
         try:
             data = await self.plugin.apply_filters(request.path_params["name"], document["data"])
         except HookError as exc:

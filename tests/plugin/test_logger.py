@@ -6,9 +6,11 @@ import io
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from ops_center_sdk import Plugin
 from ops_center_sdk.logger import JsonFormatter, get_plugin_logger, make_formatter
 from ops_center_sdk.scheduler import ManualClock
 from ops_center_sdk.testing import create_test_plugin, trigger_hook
@@ -98,3 +100,26 @@ def test_get_logs_with_an_unknown_level_is_an_error() -> None:
     plugin = create_test_plugin("lvl-plugin")
     with pytest.raises(ValueError, match="unknown log level"):
         plugin.logger.get_logs(level="LOUD")  # type: ignore[attr-defined]
+
+
+def test_mock_logger_keeps_the_traceback_of_logged_exceptions() -> None:
+    plugin = create_test_plugin("exc-plugin")
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        plugin.logger.exception("lookup failed")
+    [entry] = plugin.logger.get_logs(level="ERROR")  # type: ignore[attr-defined]
+    assert "KeyError: 'missing'" in entry["exc_info"]
+
+
+def test_constructor_metadata_that_plugin_yaml_overrides_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "plugin.yaml").write_text(
+        "id: warn-plugin\nname: From File\nversion: 1.0.0\ncategory: security\n"
+    )
+    plugin = Plugin(id="warn-plugin", name="From Code", category="monitoring", root=tmp_path)
+    assert plugin.metadata.name == "From File"
+    warned = [r.getMessage() for r in caplog.records if r.name == "ops_center_sdk.plugin"]
+    assert any("name='From Code'" in m for m in warned)
+    assert any("category='monitoring'" in m for m in warned)

@@ -36,6 +36,7 @@ def plugin(monkeypatch: pytest.MonkeyPatch) -> Plugin:
 
 @pytest.fixture
 async def client(plugin: Plugin) -> AsyncIterator[httpx.AsyncClient]:
+    await plugin.start()
     transport = httpx.ASGITransport(app=plugin.create_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://plugin") as made:
         yield made
@@ -164,6 +165,7 @@ async def test_filters_answer_with_the_filtered_data(client: httpx.AsyncClient) 
 
 
 async def test_lifecycle_and_health(client: httpx.AsyncClient, plugin: Plugin) -> None:
+    await plugin.uninstall()
     health = (await client.get("/_ops/health")).json()
     assert (health["id"], health["status"]) == ("wire-plugin", "disabled")
     assert health["hooks"] == {"events": ["device.deleted"], "filters": ["device.data.process"]}
@@ -184,11 +186,24 @@ async def test_a_failing_lifecycle_step_is_a_500_with_the_reason(
     async def broken() -> None:
         raise RuntimeError("no database")
 
+    await plugin.uninstall()
     response = await client.post("/_ops/lifecycle/install", **signed({}))
     assert response.status_code == 500
     assert "no database" in response.json()["error"]["message"]
     health = (await client.get("/_ops/health")).json()
     assert "no database" in health["recent_failures"][-1]["error"]
+
+
+async def test_a_disabled_plugin_refuses_deliveries_until_enabled(
+    client: httpx.AsyncClient, plugin: Plugin
+) -> None:
+    await plugin.disable()
+    refused = await client.post("/_ops/events", **signed(envelope()))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "plugin_disabled")
+    await plugin.enable()
+    accepted = await client.post("/_ops/events", **signed(envelope()))
+    assert accepted.json()["status"] == "processed"
+    assert plugin.seen == ["d1"]  # type: ignore[attr-defined]
 
 
 async def test_managed_app_leaves_the_lifecycle_to_the_host(
@@ -199,3 +214,6 @@ async def test_managed_app_leaves_the_lifecycle_to_the_host(
     async with app.router.lifespan_context(app):
         assert not plugin.enabled
         assert not await plugin.is_installed()
+        await plugin.start()
+    assert not plugin.enabled  # the process stopped; on_disable is the host's call
+    assert await plugin.is_installed()

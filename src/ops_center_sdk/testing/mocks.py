@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
+import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -65,8 +66,9 @@ class MockConfig(Config):
         *,
         schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="ops-center-config-")
-        path = Path(self._folder.name) / "config.yaml"
+        folder = tempfile.mkdtemp(prefix="ops-center-config-")
+        weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+        path = Path(folder) / "config.yaml"
         if values:
             path.write_text(yaml.safe_dump(_plain(values), sort_keys=False), encoding="utf-8")
         super().__init__(
@@ -93,6 +95,7 @@ class LogCapture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
         self.records: list[dict[str, Any]] = []
+        self._formatter = logging.Formatter()
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(
@@ -104,7 +107,9 @@ class LogCapture(logging.Handler):
                 "plugin_id": getattr(record, "plugin_id", None),
                 "event": getattr(record, "event", None),
                 "task": getattr(record, "task", None),
-                "exc_info": copy.copy(record.exc_text) if record.exc_info else None,
+                "exc_info": self._formatter.formatException(record.exc_info)
+                if record.exc_info
+                else None,
             }
         )
 

@@ -120,6 +120,16 @@ async def on_device_created(device_id: str, device_data: dict[str, Any]) -> None
     )
 
 
+@plugin.filter_hook("device.data.process", priority=10)
+async def mark_monitored(data: dict[str, Any]) -> dict[str, Any]:
+    """Record on every device stored that this plugin watches its metrics."""
+    data["anomaly_detection"] = {
+        "enabled": bool(plugin.config.get("enabled", default=True)),
+        "threshold": float(plugin.config.get("threshold", default=3.0)),
+    }
+    return data
+
+
 @plugin.hook("device.deleted")
 async def on_device_deleted(device_id: str) -> None:
     """Forget a deleted device and everything learnt about it."""

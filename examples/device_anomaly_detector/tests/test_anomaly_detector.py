@@ -17,7 +17,7 @@ import pytest
 from ops_center_sdk import Plugin
 from ops_center_sdk.errors import ConfigError
 from ops_center_sdk.scheduler import ManualClock
-from ops_center_sdk.testing import load_test_plugin, trigger_hook
+from ops_center_sdk.testing import load_test_plugin, trigger_filter, trigger_hook
 
 FOLDER = Path(__file__).resolve().parents[1]
 START = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -132,6 +132,15 @@ async def test_deleting_a_device_forgets_it(detector: Plugin) -> None:
     await feed(detector, "web-1", NORMAL_CPU)
     await trigger_hook(detector, "device.deleted", device_id="web-1")
     assert await detector.storage.list_keys("*web-1*") == []
+
+
+async def test_devices_are_marked_as_monitored_before_they_are_stored(detector: Plugin) -> None:
+    data = await trigger_filter(detector, "device.data.process", {"name": "db-1", "type": "vm"})
+    assert data == {
+        "name": "db-1",
+        "type": "vm",
+        "anomaly_detection": {"enabled": True, "threshold": 3.0},
+    }
 
 
 async def test_non_numeric_metrics_are_ignored(detector: Plugin) -> None:

@@ -64,9 +64,9 @@ class Plugin:
         id: str,
         name: str | None = None,
         version: str | None = None,
-        description: str = "",
-        author: str = "",
-        category: str = "monitoring",
+        description: str | None = None,
+        author: str | None = None,
+        category: str | None = None,
         *,
         type: str = "backend",
         permissions: Sequence[str] | None = None,
@@ -87,11 +87,11 @@ class Plugin:
         self.root = Path(root) if root is not None else _caller_folder()
         declared: dict[str, Any] = {
             "id": id,
-            "name": name or id,
+            "name": name if name is not None else id,
             "version": version or "0.1.0",
-            "description": description,
-            "author": author,
-            "category": category,
+            "description": description if description is not None else "",
+            "author": author if author is not None else "",
+            "category": category if category is not None else "monitoring",
             "type": type,
             **metadata,
         }
@@ -104,7 +104,8 @@ class Plugin:
             if on_disk is not None and on_disk.is_file():
                 explicit = {"id": id} if version is None else {"id": id, "version": version}
                 manifest = _merge_with_file(explicit, on_disk)
-                _warn_about_ignored_metadata(declared, manifest, on_disk)
+                given = {"name": name, "description": description, "author": author}
+                _warn_about_ignored_metadata({**given, "category": category}, manifest, on_disk)
             else:
                 manifest = Manifest.from_dict(declared, source="Plugin(...)")
         self.manifest: Manifest = manifest
@@ -418,18 +419,19 @@ def _caller_folder() -> Path | None:
     return Path(filename).resolve().parent if filename else None
 
 
-def _warn_about_ignored_metadata(declared: dict[str, Any], manifest: Manifest, path: Path) -> None:
-    """plugin.yaml wins over the constructor's metadata; say so when they differ."""
+def _warn_about_ignored_metadata(
+    given: dict[str, str | None], manifest: Manifest, path: Path
+) -> None:
+    """plugin.yaml wins over metadata passed to the constructor; say so when they differ."""
     on_disk = manifest.to_dict()
-    for field in ("name", "description", "author", "category"):
-        given = declared.get(field)
-        if given and field in on_disk and on_disk[field] != given:
+    for field, value in given.items():
+        if value is not None and on_disk.get(field) != value:
             sdk_log.warning(
                 "%s: Plugin(%s=%r) differs from plugin.yaml's %r; plugin.yaml is used",
                 path,
                 field,
-                given,
-                on_disk[field],
+                value,
+                on_disk.get(field),
             )
 
 

@@ -44,6 +44,7 @@ from ..packaging import (
     package_stem,
     sha256_of,
 )
+from .errors import HostError
 from .store import HostStore, Record, RecordExists
 
 log = logging.getLogger("ops_center_sdk.host.marketplace")
@@ -55,16 +56,8 @@ _CHUNK = 64 * 1024
 _SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 
 
-class MarketplaceError(OpsCenterError):
-    """A marketplace request that cannot be done; ``status`` is the HTTP answer."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or []
+class MarketplaceError(HostError, OpsCenterError):
+    """A marketplace request that cannot be done; answered with ``status`` and ``code``."""
 
 
 class PackageRefused(MarketplaceError):

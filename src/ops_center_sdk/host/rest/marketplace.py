@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..auth import Principal, require
 from ..errors import HostError
 from ..limits import BodySizeLimit
-from ..marketplace import Marketplace, MarketplaceError
+from ..marketplace import Marketplace
 from ..store import Record
 from .common import PageQuery, only_query
 
@@ -52,12 +52,6 @@ def marketplace(request: Request) -> Marketplace:
 
 
 Market = Annotated[Marketplace, Depends(marketplace)]
-
-
-def _answer(exc: MarketplaceError) -> HostError:
-    error = HostError(exc.message, details=exc.details)
-    error.status, error.code = exc.status, exc.code
-    return error
 
 
 def _page(items: list[Record], paging: Any) -> dict[str, Any]:
@@ -103,12 +97,7 @@ async def publish(
             f"the package's SHA-256 is required: send it in the {CHECKSUM_HEADER} header",
             details=[{"field": f"header.{CHECKSUM_HEADER}", "message": "missing"}],
         )
-    try:
-        published = await market.publish_stream(
-            request.stream(), expected, publisher=principal.owner
-        )
-    except MarketplaceError as exc:
-        raise _answer(exc) from None
+    published = await market.publish_stream(request.stream(), expected, publisher=principal.owner)
     return {"plugin": published.listing, "package": published.package}
 
 
@@ -135,10 +124,7 @@ async def list_plugins(
 )
 async def get_plugin(market: Market, plugin_id: str) -> Record:
     """The listing of one plugin: metadata, latest version, every version."""
-    try:
-        return market.listing(plugin_id)
-    except MarketplaceError as exc:
-        raise _answer(exc) from None
+    return market.listing(plugin_id)
 
 
 @router.get(
@@ -148,10 +134,7 @@ async def get_plugin(market: Market, plugin_id: str) -> Record:
 )
 async def list_versions(market: Market, plugin_id: str, paging: PageQuery) -> dict[str, Any]:
     """The published versions, lowest first, each with its checksum and manifest."""
-    try:
-        market.listing(plugin_id)
-    except MarketplaceError as exc:
-        raise _answer(exc) from None
+    market.listing(plugin_id)
     return _page(market.versions(plugin_id), paging)
 
 
@@ -162,10 +145,7 @@ async def list_versions(market: Market, plugin_id: str, paging: PageQuery) -> di
 )
 async def get_version(market: Market, plugin_id: str, version: str) -> Record:
     """One version's record (``latest`` for the highest)."""
-    try:
-        return market.package(plugin_id, version)
-    except MarketplaceError as exc:
-        raise _answer(exc) from None
+    return market.package(plugin_id, version)
 
 
 @router.get(
@@ -176,11 +156,8 @@ async def get_version(market: Market, plugin_id: str, version: str) -> Record:
 )
 async def download(market: Market, plugin_id: str, version: str) -> FileResponse:
     """The ``.tar.gz``; its SHA-256 is in the ``X-Checksum-Sha256`` header."""
-    try:
-        record = market.package(plugin_id, version)
-        path = market.package_path(plugin_id, record["version"])
-    except MarketplaceError as exc:
-        raise _answer(exc) from None
+    record = market.package(plugin_id, version)
+    path = market.package_path(plugin_id, record["version"])
     return FileResponse(
         path,
         media_type="application/gzip",
@@ -215,10 +192,7 @@ async def install(
         )
         error.status, error.code = 503, "unavailable"
         raise error
-    try:
-        folder, record = await asyncio.to_thread(market.unpack, plugin_id, version)
-    except MarketplaceError as exc:
-        raise _answer(exc) from None
+    folder, record = await asyncio.to_thread(market.unpack, plugin_id, version)
     source = {
         "type": "marketplace",
         "plugin_id": record["plugin_id"],

@@ -232,8 +232,10 @@ class ProtocolEndpoints:
                 "scheduled_tasks": plugin.scheduler.get_tasks() if plugin.enabled else [],
                 "handler_stats": [
                     {
+                        "kind": s.kind,
                         "hook": s.hook,
                         "handler": s.handler,
+                        "priority": s.priority,
                         "calls": s.calls,
                         "failures": s.failures,
                         "timeouts": s.timeouts,

@@ -10,13 +10,19 @@ it got, compares in constant time, and refuses a timestamp more than
 
 >>> header = sign_delivery(b'{"id": "evt-1"}', "s3cret", timestamp=1700000000)
 >>> verify_signature(b'{"id": "evt-1"}', header, "s3cret", now=1700000010)
+
+Receiving webhooks, :func:`verify_webhook` checks a request and returns the
+event it carries.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import OpsCenterError
 
@@ -90,3 +96,46 @@ def verify_signature(
         matched |= hmac.compare_digest(expected, candidate)
     if not matched:
         raise SignatureError("the signature does not match the body")
+
+
+def verify_webhook(
+    request_body: bytes,
+    headers: Mapping[str, str],
+    secret: str,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Check a webhook request from Ops-Center; return the event it carries.
+
+    ``request_body`` is the raw body as received (before any JSON parsing),
+    ``headers`` the request's headers (any mapping; names are matched without
+    regard to case) and ``secret`` the webhook's secret, shown when it was
+    created. Raises :class:`SignatureError` when the signature is missing,
+    wrong or stale, or the body is not the event object. The event is
+    ``{"id", "name", "occurred_at", "payload"}``; its ``id`` stays the same
+    when a delivery is retried, so a receiver can skip ids it has seen.
+
+    With FastAPI::
+
+        @app.post("/ops-center-webhook")
+        async def receive(request: Request) -> dict:
+            try:
+                event = verify_webhook(await request.body(), request.headers, SECRET)
+            except SignatureError as exc:
+                raise HTTPException(401, str(exc))
+            print(event["name"], event["payload"])
+            return {"ok": True}
+    """
+    header = headers.get(SIGNATURE_HEADER)
+    if header is None:
+        wanted = SIGNATURE_HEADER.lower()
+        header = next((v for k, v in headers.items() if k.lower() == wanted), None)
+    verify_signature(request_body, header, secret, tolerance=tolerance, now=now)
+    try:
+        event = json.loads(request_body)
+    except ValueError as exc:
+        raise SignatureError(f"the signed body is not JSON: {exc}") from None
+    if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+        raise SignatureError("the signed body is not an Ops-Center event (no string 'id')")
+    return event

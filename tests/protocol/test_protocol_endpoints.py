@@ -169,6 +169,10 @@ async def test_lifecycle_and_health(client: httpx.AsyncClient, plugin: Plugin) -
     health = (await client.get("/_ops/health")).json()
     assert (health["id"], health["status"]) == ("wire-plugin", "disabled")
     assert health["hooks"] == {"events": ["device.deleted"], "filters": ["device.data.process"]}
+    assert {(s["kind"], s["hook"], s["priority"]) for s in health["handler_stats"]} == {
+        ("action", "device.deleted", 10),
+        ("filter", "device.data.process", 10),
+    }
     for phase in ("install", "enable"):
         response = await client.post(f"/_ops/lifecycle/{phase}", **signed({}))
         assert response.status_code == 200

@@ -6,6 +6,10 @@ saved change imports the code again and restarts the plugin, keeping its
 storage and config. New code that does not import (or whose config breaks
 its schema) is reported with file and line while the previous version keeps
 serving; the next good save brings the new code in.
+
+With ``--process`` the plugin runs as its own process, the way an Ops-Center
+runs it in production: the host starts it on a loopback port, talks to it
+over the signed protocol, proxies its routes and restarts it if it crashes.
 """
 
 from __future__ import annotations
@@ -51,9 +55,13 @@ def run(args: argparse.Namespace) -> int:
         data_dir=data_dir,
         admin_key=key.value,
         public_url=base_url,
+        local_url=base_url,  # where a plugin process calls the API back
         storage_url=os.environ.get(STORAGE_URL_ENV) or None,
     )
-    session = DevSession(app.state.plugins, folder, data_dir=data_dir, base_url=base_url, key=key)
+    mode = "process" if getattr(args, "process", False) else "in_process"
+    session = DevSession(
+        app.state.plugins, folder, data_dir=data_dir, base_url=base_url, key=key, mode=mode
+    )
     add_lifespan(app, session.running)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
@@ -71,8 +79,10 @@ class DevSession:
         base_url: str,
         key: AdminKey,
         out: TextIO | None = None,
+        mode: str = "in_process",
     ) -> None:
         self.host = host
+        self.mode = mode
         self.folder = folder
         self.data_dir = data_dir
         self.base_url = base_url
@@ -100,7 +110,7 @@ class DevSession:
         from ..host.errors import HostError
 
         try:
-            entry = await self.host.install_folder(self.folder, replace=True)
+            entry = await self.host.install_folder(self.folder, replace=True, mode=self.mode)
         except HostError as exc:
             self.plugin_id = self._installed_id()
             self.say(f"\n✗ the plugin in {self.folder} did not start:\n  {exc.message}")
@@ -119,7 +129,7 @@ class DevSession:
         names = ", ".join(sorted(changed)) or "files"
         try:
             if self.plugin_id is None or self.plugin_id not in _ids(self.host):
-                entry = await self.host.install_folder(self.folder, replace=True)
+                entry = await self.host.install_folder(self.folder, replace=True, mode=self.mode)
             else:
                 entry = await self.host.reload(self.plugin_id)
         except HostError as exc:
@@ -155,6 +165,11 @@ class DevSession:
         if entry is not None:
             version = entry.record.get("version")
             lines.append(f"  Plugin      {entry.id} {version} ({entry.status}), from {self.folder}")
+            process = self.host.describe(entry).get("process")
+            if process is not None:
+                lines.append(
+                    f"              its own process: pid {process['pid']}, {process['url']}"
+                )
             for route in self.host.route_paths(entry):
                 methods = ",".join(route["methods"])
                 lines.append(f"              {methods:<6} {base}{route['path']}")

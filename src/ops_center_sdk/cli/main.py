@@ -98,14 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
         "plugin in PATH installed and enabled. Saving a file of the plugin reloads it, keeping "
         "its storage. Data lives in .ops-center/data (or --data-dir). The admin key is "
         "$OPS_CENTER_API_KEY, else one generated once and saved in the data folder.",
-        epilog="example:\n  export OPS_CENTER_API_KEY=dev-key\n"
-        "  ops-center-plugin dev examples/device_anomaly_detector --port 8000",
+        epilog="examples:\n  export OPS_CENTER_API_KEY=dev-key\n"
+        "  ops-center-plugin dev examples/device_anomaly_detector --port 8000\n"
+        "  ops-center-plugin dev examples/device_anomaly_detector --process",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dev.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     dev.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     dev.add_argument("--data-dir", help="where the host keeps its data (default: .ops-center/data)")
+    dev.add_argument(
+        "--process",
+        action="store_true",
+        help="run the plugin as its own process (as Ops-Center runs it), not inside the host",
+    )
     dev.set_defaults(handler="ops_center_sdk.cli.dev:run")
 
     emit = commands.add_parser(

@@ -186,7 +186,7 @@ class HookRegistry:
     def stats(self) -> list[HandlerStats]:
         """Call, failure and timeout counts of every registered handler."""
         return [
-            HandlerStats(h.kind, h.hook, h.name, h.calls, h.failures, h.timeouts)
+            HandlerStats(h.kind, h.hook, h.name, h.calls, h.failures, h.timeouts, h.priority)
             for chains in (self._lifecycle, self._actions, self._filters)
             for chain in chains.values()
             for h in chain.handlers

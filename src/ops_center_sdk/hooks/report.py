@@ -32,6 +32,7 @@ class HandlerStats:
     calls: int
     failures: int
     timeouts: int
+    priority: int = 10
 
 
 class DispatchReport:

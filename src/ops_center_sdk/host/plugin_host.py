@@ -24,6 +24,13 @@ object (the seam between the two), and gives it:
 - a ring of its recent **log** records and its **health** (state, last
   error, hook counts, scheduled tasks).
 
+A plugin runs either in the host's process (``mode: "in_process"``, the
+default: its code is imported and driven through its ``Plugin`` object) or
+as its own process (``mode: "process"``: started, proxied and supervised,
+driven over the signed wire protocol). Both sit behind one interface,
+:class:`~ops_center_sdk.host.runtime.PluginRuntime`; this module keeps what
+is common to both and picks the runtime when a plugin's code is brought in.
+
 State that outlives the process (which plugins are installed, from where,
 enabled or not, their config values) is in the host store, as records of
 kind ``plugins``, in install order. The host never raises a plugin's failure
@@ -36,8 +43,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
+import secrets
 import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,16 +58,18 @@ from urllib.parse import quote
 import httpx
 
 from ..api import APIClient
+from ..api.client import KEY_ENV, URL_ENV
 from ..errors import ConfigError, OpsCenterError
-from ..hooks import RegisteredHandler
-from ..hooks.dispatch import HandlerChain
 from ..loader import LoadedPlugin, load_plugin, module_name_for
+from ..logger import PLUGIN_LOGGER_PREFIX
 from ..plugin import system_namespace
-from ..routes import route_prefix
+from ..protocol import MANAGED_ENV, SECRET_ENV
 from ..storage import Storage, open_storage
+from ..storage.urls import DATA_DIR_ENV, STORAGE_URL_ENV
 from .auth import APIKeys
 from .bus import EventBus, EventEnvelope
-from .errors import HostError
+from .dead_letters import DeadLetters, envelope_of
+from .errors import HostError, NotFound
 from .plugin_errors import (
     PluginConflict,
     PluginNotFound,
@@ -69,12 +81,23 @@ from .plugin_errors import (
 )
 from .plugin_logs import DEFAULT_CAPACITY, HookFailureWatch, RecentLogs
 from .plugin_routes import PluginRoutes
+from .process_runtime import ProcessRuntime, ProcessSettings
+from .runtime import (
+    IN_PROCESS,
+    MODES,
+    PROCESS,
+    FilterChain,
+    FilterStep,
+    InProcessRuntime,
+    PluginRuntime,
+)
 from .store import HostStore
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ..config import Config
+    from ..manifest import Manifest
     from ..plugin import Plugin
 
 log = logging.getLogger("ops_center_sdk.host")
@@ -85,6 +108,9 @@ PLUGIN_KIND = "plugins"
 IN_PROCESS_URL = "http://ops-center.local"
 #: How long shutdown waits for queued events before disabling the plugins.
 SHUTDOWN_DRAIN_SECONDS = 10.0
+#: Settings of the host's environment a plugin process inherits (the rest of
+#: ``OPS_CENTER_*``, such as the admin key, is never passed on).
+INHERITED_SETTINGS = ("OPS_CENTER_LOG_LEVEL", "OPS_CENTER_SERVER_LOG_LEVEL")
 
 
 def key_owner(plugin_id: str) -> str:
@@ -105,6 +131,7 @@ class InstalledPlugin:
     record: dict[str, Any]
     logs: RecentLogs
     loaded: LoadedPlugin | None = None
+    runtime: PluginRuntime | None = None
     storage: Storage | None = None
     enabled: bool = False
     error: dict[str, Any] | None = None
@@ -114,8 +141,13 @@ class InstalledPlugin:
 
     @property
     def plugin(self) -> Plugin | None:
-        """The running :class:`Plugin` object, or None when its code does not load."""
+        """The :class:`Plugin` object of an in-process plugin whose code loaded, else None."""
         return self.loaded.plugin if self.loaded is not None else None
+
+    @property
+    def mode(self) -> str:
+        """``in_process`` (imported into the host) or ``process`` (its own process)."""
+        return str(self.record.get("mode") or IN_PROCESS)
 
     @property
     def wanted(self) -> bool:
@@ -127,7 +159,7 @@ class InstalledPlugin:
         """``enabled``, ``disabled``, or ``error`` (does not load, or failed to enable)."""
         if self.enabled:
             return "enabled"
-        if self.loaded is None or self.wanted:
+        if self.runtime is None or self.wanted:
             return "error"
         return "disabled"
 
@@ -147,11 +179,16 @@ class PluginHost:
     >>> host = PluginHost(app, data_dir=Path(".ops-center/data"))
     >>> await host.start()                               # installed plugins come back
     >>> entry = await host.install_folder("examples/device_anomaly_detector")
+    >>> entry = await host.install_folder("my-plugin", mode="process")  # its own process
     >>> await host.shutdown()
 
     ``data_dir`` holds each plugin's SQLite storage (None: in memory, unless
     ``storage_url`` names a backend shared by every plugin, such as Redis).
     ``api_url`` is the host's public URL, used as the plugins' API base URL.
+    ``local_url`` is where a process on this machine reaches the host's REST
+    API (``http://127.0.0.1:<port>``): plugin processes need it, and default
+    to ``api_url`` when that is a real address. ``process_settings`` holds the
+    timeouts, retries and health checks of plugin processes.
     The host is on ``app.state.plugins`` for the REST routes.
     """
 
@@ -162,19 +199,26 @@ class PluginHost:
         data_dir: Path | None = None,
         storage_url: str | None = None,
         api_url: str = IN_PROCESS_URL,
+        local_url: str | None = None,
         log_capacity: int = DEFAULT_CAPACITY,
+        process_settings: ProcessSettings | None = None,
     ) -> None:
         self.app = app
         self.data_dir = Path(data_dir).absolute() if data_dir is not None else None
         self.storage_url = storage_url
         self.api_url = api_url
+        self.local_url = local_url or (api_url if api_url != IN_PROCESS_URL else None)
         self.log_capacity = log_capacity
+        self.process_settings = process_settings or ProcessSettings()
         self.bus: EventBus = app.state.bus
+        self.dead_letters = DeadLetters(app.state.store)
         self._entries: dict[str, InstalledPlugin] = {}
-        self._chains: dict[str, HandlerChain] = {}
+        self._chains: dict[str, FilterChain] = {}
         self._routes = PluginRoutes(app, self.route_problem)
         self._watch = HookFailureWatch(self._hook_failed)
         self._transport = httpx.ASGITransport(app=app)
+        self._http: httpx.AsyncClient | None = None
+        self._scratch: Path | None = None
         self.bus.set_filter_runner(self._run_filters)
         app.state.plugins = self
 
@@ -194,7 +238,9 @@ class PluginHost:
     def describe(self, entry: InstalledPlugin) -> dict[str, Any]:
         """What ``GET /api/v1/plugins/{id}`` shows of a plugin."""
         record = entry.record
-        plugin = entry.plugin
+        runtime = entry.runtime
+        permissions = runtime.manifest.permissions if runtime is not None else None
+        running = runtime.describe() if runtime is not None else {}
         described: dict[str, Any] = {
             "id": entry.id,
             "name": record.get("name", entry.id),
@@ -202,10 +248,15 @@ class PluginHost:
             "description": record.get("description", ""),
             "status": entry.status,
             "enabled": entry.enabled,
+            "mode": entry.mode,
+            "state": running.get("state", "stopped"),
+            "healthy": bool(running.get("healthy")) and entry.enabled,
+            "restarts": running.get("restarts", 0),
+            "process": running.get("process"),
             "source": record.get("source"),
-            "permissions": list(plugin.permissions or ()) if plugin is not None else None,
-            "events": sorted(plugin.hooks.events()) if plugin is not None else [],
-            "filters": sorted(plugin.hooks.filter_names()) if plugin is not None else [],
+            "permissions": list(permissions or ()) if runtime is not None else None,
+            "events": sorted(runtime.events()) if runtime is not None else [],
+            "filters": sorted(runtime.filter_names()) if runtime is not None else [],
             "routes": self.route_paths(entry),
             "installed_at": record.get("installed_at"),
             "updated_at": record.get("updated_at"),
@@ -215,54 +266,52 @@ class PluginHost:
 
     def route_paths(self, entry: InstalledPlugin) -> list[dict[str, Any]]:
         """The plugin's routes as ``{"path": "/plugins/<id>/status", "methods": [...]}``."""
-        plugin = entry.plugin
-        if plugin is None:
-            return []
-        prefix = route_prefix(entry.id)
-        return [
-            {"path": prefix + spec.path, "methods": list(spec.methods)} for spec in plugin.routes
-        ]
+        return entry.runtime.route_paths() if entry.runtime is not None else []
 
     def config_of(self, plugin_id: str) -> dict[str, Any]:
         """The plugin's merged config, the values the host sets, and the schema."""
         entry = self.get(plugin_id)
-        plugin = entry.plugin
+        runtime = entry.runtime
         return {
-            "config": plugin.config.all() if plugin is not None else None,
+            "config": runtime.config.all() if runtime is not None else None,
             "overrides": copy.deepcopy(entry.record.get("config") or {}),
-            "schema": plugin.manifest.config_schema if plugin is not None else None,
+            "schema": runtime.manifest.config_schema if runtime is not None else None,
         }
 
     def health(self, plugin_id: str) -> dict[str, Any]:
         """State, last error, hook call/failure counts and scheduled tasks of a plugin."""
         entry = self.get(plugin_id)
-        plugin = entry.plugin
-        hooks = (
-            [
-                {
-                    "kind": s.kind,
-                    "hook": s.hook,
-                    "handler": s.handler,
-                    "calls": s.calls,
-                    "failures": s.failures,
-                    "timeouts": s.timeouts,
-                }
-                for s in plugin.hooks.stats
-            ]
-            if plugin is not None
-            else []
-        )
+        runtime = entry.runtime
+        details = runtime.health() if runtime is not None else {}
+        running = runtime.describe() if runtime is not None else {}
+        hooks: list[dict[str, Any]] = details.get("hooks", [])
         return {
             "id": entry.id,
             "status": entry.status,
             "enabled": entry.enabled,
-            "loaded": plugin is not None,
+            "loaded": runtime is not None,
+            "mode": entry.mode,
+            "state": running.get("state", "stopped"),
+            "healthy": bool(running.get("healthy")) and entry.enabled,
+            "restarts": running.get("restarts", 0),
             "version": entry.record.get("version"),
             "last_error": entry.error,
             "hook_failures": sum(h["failures"] for h in hooks),
             "hooks": hooks,
-            "scheduled_tasks": plugin.scheduler.get_tasks() if plugin is not None else [],
+            "scheduled_tasks": details.get("scheduled_tasks", []),
+            **{k: v for k, v in details.items() if k not in ("hooks", "scheduled_tasks")},
         }
+
+    async def check_health(self, plugin_id: str) -> dict[str, Any]:
+        """Check now that the plugin answers (a process: ``GET /_ops/health``); its health.
+
+        A plugin process that fails its checks ``unhealthy_after`` times in a
+        row, or has exited, is restarted in the background.
+        """
+        entry = self.get(plugin_id)
+        if entry.runtime is not None and entry.enabled:
+            await entry.runtime.check_health()
+        return self.health(plugin_id)
 
     def logs(
         self, plugin_id: str, *, limit: int = 100, level: str | None = None
@@ -301,8 +350,7 @@ class PluginHost:
             self._entries[entry.id] = entry
             async with entry.lock:
                 try:
-                    services = self._prepare(entry, self._import(entry.folder, entry.id))
-                    await self._apply(entry, services)
+                    await self._load(entry)
                     await self._ensure_installed(entry)
                 except HostError as exc:
                     self._failed(entry, "load", exc, raised=False)
@@ -314,15 +362,33 @@ class PluginHost:
                 if entry.wanted:
                     await self._enable_quietly(entry)
 
+    async def drain(self) -> None:
+        """Wait until every queued event is delivered (or, for a process, given up).
+
+        Covers the bus's queues and the plugin processes' own, and the events
+        their deliveries cause in turn.
+        """
+        while True:
+            await self.bus.drain()
+            waited = False
+            for entry in list(self._entries.values()):
+                if entry.runtime is not None:
+                    waited = await entry.runtime.drain() or waited
+            if not waited:
+                return
+
     async def shutdown(self) -> None:
-        """Deliver queued events, then disable every plugin (they stay enabled on record)."""
+        """Deliver queued events, then disable every plugin (they stay enabled on record).
+
+        Events a plugin process has not taken by then go to its dead letters.
+        """
         try:
-            await asyncio.wait_for(self.bus.drain(), SHUTDOWN_DRAIN_SECONDS)
+            await asyncio.wait_for(self.drain(), SHUTDOWN_DRAIN_SECONDS)
         except TimeoutError:
             log.warning("events still undelivered after %s s at shutdown", SHUTDOWN_DRAIN_SECONDS)
         for entry in reversed(self.installed()):
             async with entry.lock:
-                await self._deactivate(entry)
+                await self._deactivate(entry, shutdown=True)
                 await self._close(entry)
                 entry.logs.detach()
         self._entries.clear()
@@ -330,6 +396,12 @@ class PluginHost:
         self._watch.stop()
         self._routes.close()
         self.bus.set_filter_runner(None)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
     async def install_folder(
         self,
@@ -338,14 +410,19 @@ class PluginHost:
         enable: bool = True,
         replace: bool = False,
         source: Mapping[str, Any] | None = None,
+        mode: str = IN_PROCESS,
     ) -> InstalledPlugin:
         """Install the plugin in the folder ``path`` (plugin.yaml + entrypoint).
 
         Its ``on_install`` handlers run once, the first time it is installed
         (its storage remembers). With ``enable`` it is enabled too. A plugin
         already installed is a 409, unless ``replace``: then its code comes
-        from ``path`` from now on, keeping its storage and config (an upgrade,
-        or ``dev`` starting again on a folder).
+        from ``path`` (and runs in ``mode``) from now on, keeping its storage
+        and config (an upgrade, or ``dev`` starting again on a folder).
+
+        ``mode`` is ``in_process`` (the code is imported into the host) or
+        ``process`` (the host starts it as its own process and talks to it
+        over the signed protocol; the host never imports its code).
 
         Raises (and installs nothing) when the folder does not load or
         ``on_install`` fails. Once installed, a plugin that fails to enable
@@ -357,8 +434,10 @@ class PluginHost:
         package it unpacked into ``path``.
         """
         folder = self._folder(path)
-        loaded = self._import(folder, None)
-        plugin_id = loaded.plugin.id
+        _check_mode(mode)
+        code = self._read_code(folder, None, mode)
+        manifest = code.manifest
+        plugin_id = manifest.id
         origin = dict(source) if source is not None else {"type": "folder", "path": str(folder)}
         existing = self._entries.get(plugin_id)
         if existing is not None:
@@ -367,13 +446,14 @@ class PluginHost:
                     f"plugin {plugin_id!r} is already installed (from {existing.folder}); "
                     f"uninstall it first with DELETE /api/v1/plugins/{plugin_id}"
                 )
-            return await self._replace(existing, loaded, folder, origin, enable=enable)
+            return await self._replace(existing, code, folder, origin, enable=enable)
         stamp = _now()
         record: dict[str, Any] = {
             "id": plugin_id,
-            **self._metadata(loaded),
+            **_metadata(manifest),
             "source": origin,
             "path": str(folder),
+            "mode": mode,
             "enabled": False,
             "config": {},
             "installed_at": stamp,
@@ -382,8 +462,10 @@ class PluginHost:
         entry = self._new_entry(record)
         async with entry.lock:
             try:
-                await self._apply(entry, self._prepare(entry, loaded))
+                await self._bring_in(entry, code, installed=False)
                 await self._ensure_installed(entry)
+                if not enable:
+                    await self._runtime(entry).disable()  # a process started to install it stops
             except BaseException:
                 await self._close(entry)
                 self.keys.revoke_owner(key_owner(plugin_id))
@@ -397,20 +479,26 @@ class PluginHost:
         return entry
 
     async def reload(self, plugin_id: str) -> InstalledPlugin:
-        """Import the plugin's code again from its folder and restart it, keeping its data.
+        """Bring the plugin's code in again from its folder and restart it, keeping its data.
 
-        The new code is imported (and its config checked) before the running
+        The new code is loaded (and its config checked) before the running
         version is touched: when it fails, the old version keeps running and
         the error (naming file and line) is raised and kept as ``last_error``.
+        In process mode a new process is started first and takes over once
+        it answers.
         """
         entry = self.get(plugin_id)
         async with entry.lock:
             try:
-                services = self._prepare(entry, self._import(entry.folder, plugin_id))
+                code = self._read_code(entry.folder, plugin_id, entry.mode)
             except HostError as exc:
                 self._failed(entry, "reload", exc)
                 raise
-            await self._swap(entry, services)
+            runtime = entry.runtime
+            if isinstance(code, _ProcessCode) and isinstance(runtime, ProcessRuntime):
+                await self._restart_process(entry, runtime, code)
+            else:
+                await self._swap(entry, code)
         return entry
 
     async def enable(self, plugin_id: str) -> InstalledPlugin:
@@ -419,11 +507,10 @@ class PluginHost:
         async with entry.lock:
             if entry.enabled:
                 return entry
-            if entry.loaded is None:
+            if entry.runtime is None:
                 # The code did not load earlier: try again, it may be fixed now.
                 try:
-                    services = self._prepare(entry, self._import(entry.folder, plugin_id))
-                    await self._apply(entry, services)
+                    await self._load(entry)
                     await self._ensure_installed(entry)
                 except HostError as exc:
                     self._failed(entry, "load", exc)
@@ -445,45 +532,78 @@ class PluginHost:
         entry = self.get(plugin_id)
         async with entry.lock:
             await self._deactivate(entry)
-            plugin = entry.plugin
-            if plugin is not None:
+            runtime = entry.runtime
+            if runtime is not None:
                 try:
-                    await plugin.uninstall()
+                    await runtime.uninstall()
                 except Exception as exc:
                     # Uninstalling must always be possible: the data goes anyway.
-                    problem = failure_problem(entry.id, "uninstall", exc, entry.folder)
+                    problem = (
+                        exc
+                        if isinstance(exc, HostError)
+                        else failure_problem(entry.id, "uninstall", exc, entry.folder)
+                    )
                     self._failed(entry, "uninstall", problem, raised=False)
+                await runtime.close()
             await self._forget_data(entry)
+            self.dead_letters.clear(plugin_id)
             self.keys.revoke_owner(key_owner(plugin_id))
             self.store.delete(PLUGIN_KIND, plugin_id)
             entry.logs.detach()
             self._entries.pop(plugin_id, None)
 
-    def set_config(self, plugin_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    async def set_config(self, plugin_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
         """Replace the values the host sets for the plugin (checked against ``config_schema``).
 
         Invalid values raise the 422 naming each key path and the rule it
-        breaks; nothing changes then. Valid ones apply at once and are kept.
+        breaks; nothing changes then. Valid ones apply at once (a plugin
+        process is restarted with them) and are kept.
         """
         entry = self.get(plugin_id)
-        plugin = entry.plugin
-        if plugin is None:
+        runtime = entry.runtime
+        if runtime is None:
             raise PluginUnavailable(
                 f"plugin {plugin_id!r} does not load, so its config_schema is unknown: "
                 f"{(entry.error or {}).get('message', '')}"
             )
-        try:
-            plugin.config.set_overrides(values)
-        except ConfigError as exc:
-            raise config_problem(exc, field_prefix="body.") from None
-        except TypeError as exc:
-            raise PluginProblem(
-                "invalid_config",
-                str(exc),
-                details=[{"field": "body", "message": str(exc), "type": "json"}],
-            ) from None
-        self._save(entry, config=copy.deepcopy(dict(values)))
+        async with entry.lock:
+            try:
+                runtime.config.set_overrides(values)
+            except ConfigError as exc:
+                raise config_problem(exc, field_prefix="body.") from None
+            except TypeError as exc:
+                raise PluginProblem(
+                    "invalid_config",
+                    str(exc),
+                    details=[{"field": "body", "message": str(exc), "type": "json"}],
+                ) from None
+            self._save(entry, config=copy.deepcopy(dict(values)))
+            try:
+                await runtime.configure(values)
+            except HostError as exc:
+                self._failed(entry, "config", exc)
+                raise
         return self.config_of(plugin_id)
+
+    async def replay_dead_letter(self, plugin_id: str, event_id: str) -> dict[str, Any]:
+        """Queue a dead letter's event for the plugin again, with its event id.
+
+        The record goes; should the delivery fail again, it comes back.
+        """
+        entry = self.get(plugin_id)
+        record = self.dead_letters.get(plugin_id, event_id)
+        if record is None:
+            raise NotFound(
+                f"plugin {plugin_id!r} has no dead letter for event {event_id!r}; "
+                f"GET /api/v1/plugins/{plugin_id}/dead-letters lists them"
+            )
+        if not entry.enabled or entry.runtime is None:
+            raise PluginConflict(
+                f"plugin {plugin_id!r} is not enabled; enable it, then replay its dead letters"
+            )
+        self.dead_letters.remove(plugin_id, event_id)
+        await entry.runtime.deliver(envelope_of(record))
+        return {"plugin_id": plugin_id, "event_id": event_id, "status": "queued"}
 
     # ==================== loading and wiring ====================
 
@@ -506,6 +626,12 @@ class PluginHost:
         )
 
     @staticmethod
+    def _runtime(entry: InstalledPlugin) -> PluginRuntime:
+        runtime = entry.runtime
+        assert runtime is not None, f"plugin {entry.id!r} has no runtime"
+        return runtime
+
+    @staticmethod
     def _folder(path: str | Path) -> Path:
         folder = Path(path).expanduser()
         if folder.is_file() and folder.name == "plugin.yaml":
@@ -519,6 +645,14 @@ class PluginHost:
             )
         return folder.resolve()
 
+    def _read_code(
+        self, folder: Path, expected_id: str | None, mode: str
+    ) -> LoadedPlugin | _ProcessCode:
+        """The plugin's code for ``mode``: imported here, or only its plugin.yaml read."""
+        if mode == PROCESS:
+            return self._read_manifest(folder, expected_id)
+        return self._import(folder, expected_id)
+
     @staticmethod
     def _import(folder: Path, expected_id: str | None) -> LoadedPlugin:
         """Import the plugin's code afresh (helper modules of its folder too)."""
@@ -527,34 +661,48 @@ class PluginHost:
             loaded = load_plugin(folder, fresh=True)
         except OpsCenterError as exc:
             raise load_problem(exc, folder) from None
-        if expected_id is not None and loaded.plugin.id != expected_id:
-            raise PluginProblem(
-                "invalid_manifest",
-                f"{folder / 'plugin.yaml'}: the plugin id changed from {expected_id!r} to "
-                f"{loaded.plugin.id!r}; uninstall {expected_id!r} and install the new id",
-                details=[{"field": "id", "message": "id changed", "type": "manifest"}],
-            )
+        _check_id(folder, expected_id, loaded.plugin.id)
         return loaded
 
     @staticmethod
-    def _metadata(loaded: LoadedPlugin) -> dict[str, Any]:
-        manifest = loaded.manifest
-        return {
-            "name": manifest.name,
-            "version": manifest.version,
-            "description": manifest.description,
-        }
+    def _read_manifest(folder: Path, expected_id: str | None) -> _ProcessCode:
+        """plugin.yaml of a plugin that runs as a process (its code is not imported here)."""
+        from ..manifest import load_manifest
+
+        try:
+            manifest = load_manifest(folder)
+        except OpsCenterError as exc:
+            raise load_problem(exc, folder) from None
+        _check_id(folder, expected_id, manifest.id)
+        return _ProcessCode(folder, manifest)
+
+    async def _load(self, entry: InstalledPlugin) -> None:
+        """Bring the code in from the entry's folder, the way its record says it runs."""
+        code = self._read_code(entry.folder, entry.id, entry.mode)
+        await self._bring_in(entry, code, installed=True)
+
+    async def _bring_in(
+        self, entry: InstalledPlugin, code: LoadedPlugin | _ProcessCode, *, installed: bool
+    ) -> None:
+        if isinstance(code, _ProcessCode):
+            await self._attach_process(entry, code, installed=installed)
+        else:
+            await self._apply(entry, self._prepare(entry, code))
 
     def _prepare(self, entry: InstalledPlugin, loaded: LoadedPlugin) -> _Services:
         """Check what the new code needs (its config) without touching what runs."""
+        return _Services(loaded, self._config_for(entry, loaded.manifest, loaded.folder))
+
+    @staticmethod
+    def _config_for(entry: InstalledPlugin, manifest: Manifest, folder: Path) -> Config:
         from ..config import Config
 
         try:
-            config = Config.from_manifest(loaded.manifest, loaded.folder)
+            config = Config.from_manifest(manifest, folder)
             config.set_overrides(entry.record.get("config") or {})
         except ConfigError as exc:
             raise config_problem(exc) from None
-        return _Services(loaded, config)
+        return config
 
     async def _apply(self, entry: InstalledPlugin, services: _Services) -> None:
         """Give the loaded plugin its storage, key, API client, config and scheduler."""
@@ -574,78 +722,202 @@ class PluginHost:
         )
         entry.logs.attach(plugin.logger)
         entry.loaded = services.loaded
+        entry.runtime = InProcessRuntime(plugin)
+
+    async def _attach_process(
+        self, entry: InstalledPlugin, code: _ProcessCode, *, installed: bool
+    ) -> None:
+        """Make the entry a plugin process (started when it is installed or enabled)."""
+        if self.local_url is None:
+            message = (
+                "this Ops-Center does not know its own loopback URL, so a plugin process "
+                "could not call its API; run it with a URL (ops-center-plugin dev does)"
+            )
+            raise PluginProblem(
+                "process_mode_unavailable",
+                message,
+                details=[{"field": "body.mode", "message": message, "type": "mode"}],
+            )
+        config = self._config_for(entry, code.manifest, code.folder)
+        if entry.storage is not None:  # it ran in process before: its process owns the file now
+            await entry.storage.close()
+            entry.storage = None
+        if not entry.record.get("secret"):
+            self._save(entry, secret=secrets.token_urlsafe(32))
+        entry.loaded = None
+        entry.logs.attach(logging.getLogger(f"{PLUGIN_LOGGER_PREFIX}.{entry.id}"))
+        entry.runtime = ProcessRuntime(
+            entry.id,
+            code.folder,
+            code.manifest,
+            config,
+            overrides=entry.record.get("config") or {},
+            secret=entry.record["secret"],
+            environment=lambda: self._process_environment(entry),
+            client=self._process_client(),
+            dead_letters=self.dead_letters,
+            settings=self.process_settings,
+            installed=installed,
+            on_problem=lambda error: setattr(entry, "error", error),
+        )
+
+    def _process_environment(self, entry: InstalledPlugin) -> dict[str, str]:
+        """What a plugin process gets: its own key, secret, URLs and data folder."""
+        runtime = self._runtime(entry)
+        granted = tuple(runtime.manifest.permissions or ())
+        self.keys.revoke_owner(key_owner(entry.id))
+        key = self.keys.issue(key_owner(entry.id), granted)
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith("OPS_CENTER_") or name in INHERITED_SETTINGS
+        }
+        assert self.local_url is not None
+        environment.update(
+            {
+                MANAGED_ENV: "1",
+                SECRET_ENV: str(entry.record["secret"]),
+                URL_ENV: self.local_url,
+                KEY_ENV: key,
+                DATA_DIR_ENV: str(self._plugin_data_root()),
+                "OPS_CENTER_LOG_FORMAT": "json",
+            }
+        )
+        if self.storage_url is not None:
+            environment[STORAGE_URL_ENV] = self.storage_url
+        return environment
+
+    def _process_client(self) -> httpx.AsyncClient:
+        """The one pooled client for every plugin process (deliveries, filters, proxy)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+                timeout=30.0,
+                follow_redirects=False,
+                trust_env=False,  # loopback traffic never goes through an HTTP proxy
+            )
+        return self._http
+
+    def _plugin_data_root(self) -> Path:
+        """The data folder plugin processes keep their storage in (``plugins/<id>/...``)."""
+        if self.data_dir is not None:
+            return self.data_dir
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="ops-center-plugins-"))
+        return self._scratch
 
     async def _ensure_installed(self, entry: InstalledPlugin) -> None:
-        """Run ``on_install`` unless this plugin's storage says it ran already."""
-        plugin = entry.plugin
-        assert plugin is not None
-        if not await plugin.is_installed():
-            await self._lifecycle(entry, "install", plugin.install)
+        """Run ``on_install`` unless this installation ran it already."""
+        await self._lifecycle(entry, "install", self._runtime(entry).install)
 
     async def _replace(
         self,
         entry: InstalledPlugin,
-        loaded: LoadedPlugin,
+        code: LoadedPlugin | _ProcessCode,
         folder: Path,
         origin: dict[str, Any],
         *,
         enable: bool,
     ) -> InstalledPlugin:
+        mode = PROCESS if isinstance(code, _ProcessCode) else IN_PROCESS
         async with entry.lock:
-            if folder == entry.folder and entry.loaded is not None:
+            if folder == entry.folder and entry.runtime is not None and mode == entry.mode:
                 # The same folder, running already: nothing to swap.
                 if enable and not entry.enabled:
                     self._save(entry, enabled=True)
                     await self._enable_quietly(entry)
                 return entry
             try:
-                services = self._prepare(entry, loaded)
+                if isinstance(code, LoadedPlugin):
+                    self._prepare(entry, code)
+                else:
+                    self._config_for(entry, code.manifest, code.folder)
             except HostError as exc:
                 self._failed(entry, "install", exc)
                 raise
             entry.folder = folder
             self._save(
-                entry, source=origin, path=str(folder), **({"enabled": True} if enable else {})
+                entry,
+                source=origin,
+                path=str(folder),
+                mode=mode,
+                **({"enabled": True} if enable else {}),
             )
-            await self._swap(entry, services, quiet=True)
+            await self._swap(entry, code, quiet=True)
         return entry
 
     async def _swap(
-        self, entry: InstalledPlugin, services: _Services, *, quiet: bool = False
+        self, entry: InstalledPlugin, code: LoadedPlugin | _ProcessCode, *, quiet: bool = False
     ) -> None:
         """Stop the running version, wire the new one, start it if it should run.
 
         With ``quiet`` a failure to enable is only recorded on the entry.
         """
-        old = entry.plugin
+        if isinstance(code, LoadedPlugin):
+            self._prepare(entry, code)  # raises before anything running is touched
+        old = entry.runtime
         await self._deactivate(entry)
         if old is not None:
-            await old.api.close()
-        await self._apply(entry, services)
-        self._save(entry, **self._metadata(services.loaded))
+            await old.close()
+        await self._bring_in(entry, code, installed=True)
+        self._save(entry, **_metadata(code.manifest))
         entry.error = None
         await self._ensure_installed(entry)
         if entry.wanted:
             await (self._enable_quietly if quiet else self._activate)(entry)
 
+    async def _restart_process(
+        self, entry: InstalledPlugin, runtime: ProcessRuntime, code: _ProcessCode
+    ) -> None:
+        """Reload a plugin process: a new one takes over once it answers."""
+        previous = runtime.manifest, runtime.config
+        try:
+            runtime.config = self._config_for(entry, code.manifest, code.folder)
+            runtime.manifest = code.manifest  # its permissions make the new process's key
+            await runtime.restart()
+        except HostError as exc:
+            if runtime.process is not None and runtime.process.running:
+                runtime.manifest, runtime.config = previous  # the old process still runs
+            self._failed(entry, "reload", exc)
+            if entry.enabled and not runtime.wanted:
+                await self._deactivate(entry)
+            raise
+        self._save(entry, **_metadata(code.manifest))
+        entry.error = None
+        if entry.enabled:
+            self._unwire(entry)
+            self._wire(entry)
+
     async def _activate(self, entry: InstalledPlugin) -> None:
         """Enable the loaded plugin: on_enable, scheduler, events, filters, routes."""
         if entry.enabled:
             return
-        plugin = entry.plugin
-        assert plugin is not None
+        runtime = self._runtime(entry)
         try:
-            plugin.config.check_complete()
+            runtime.config.check_complete()
         except ConfigError as exc:
             problem = config_problem(exc)
             self._failed(entry, "enable", problem)
             raise problem from None
-        await self._lifecycle(entry, "enable", plugin.enable)
-        entry.events = frozenset(plugin.hooks.events())
-        entry.unsubscribe = self.bus.subscribe(self._deliverer(entry, plugin))
-        self._routes.mount(entry.id, plugin.router())
-        entry.enabled = True
+        await self._lifecycle(entry, "enable", runtime.enable)
+        self._wire(entry)
         entry.error = None
+
+    def _wire(self, entry: InstalledPlugin) -> None:
+        """Connect a running plugin to the bus, the route table and the filter chains."""
+        runtime = self._runtime(entry)
+        entry.events = runtime.events()
+        entry.unsubscribe = self.bus.subscribe(self._deliverer(entry, runtime))
+        self._routes.mount(entry.id, runtime.routes())
+        entry.enabled = True
+        self._rebuild_filters()
+
+    def _unwire(self, entry: InstalledPlugin) -> None:
+        entry.enabled = False
+        if entry.unsubscribe is not None:
+            entry.unsubscribe()
+            entry.unsubscribe = None
+        self._routes.unmount(entry.id)
         self._rebuild_filters()
 
     async def _enable_quietly(self, entry: InstalledPlugin) -> None:
@@ -654,22 +926,20 @@ class PluginHost:
         except HostError as exc:
             log.error("plugin %r: enable failed: %s", entry.id, exc.message)
 
-    async def _deactivate(self, entry: InstalledPlugin) -> None:
+    async def _deactivate(self, entry: InstalledPlugin, *, shutdown: bool = False) -> None:
         """Disable a running plugin; its on_disable failing is recorded, not raised."""
         if not entry.enabled:
             return
-        entry.enabled = False
-        if entry.unsubscribe is not None:
-            entry.unsubscribe()
-            entry.unsubscribe = None
-        self._routes.unmount(entry.id)
-        self._rebuild_filters()
-        plugin = entry.plugin
-        assert plugin is not None
+        self._unwire(entry)
+        runtime = self._runtime(entry)
         try:
-            await plugin.disable()
+            await runtime.disable(shutdown=shutdown)
         except Exception as exc:
-            problem = failure_problem(entry.id, "disable", exc, entry.folder)
+            problem = (
+                exc
+                if isinstance(exc, HostError)
+                else failure_problem(entry.id, "disable", exc, entry.folder)
+            )
             self._failed(entry, "disable", problem, raised=False)
 
     async def _lifecycle(
@@ -677,16 +947,18 @@ class PluginHost:
     ) -> None:
         try:
             await step()
+        except HostError as exc:
+            self._failed(entry, phase, exc)
+            raise
         except Exception as exc:
             problem = failure_problem(entry.id, phase, exc, entry.folder)
             self._failed(entry, phase, problem)
             raise problem from exc
 
     async def _close(self, entry: InstalledPlugin) -> None:
-        """Release the plugin's API client and storage (its data stays)."""
-        plugin = entry.plugin
-        if plugin is not None:
-            await plugin.api.close()
+        """Release what runs the plugin and its storage (its data stays)."""
+        if entry.runtime is not None:
+            await entry.runtime.close()
         if entry.storage is not None:
             await entry.storage.close()
             entry.storage = None
@@ -706,9 +978,10 @@ class PluginHost:
         if self.storage_url is not None:
             return self.storage_url
         if self.data_dir is None:
+            if self._scratch is not None:  # where its process kept it
+                return _sqlite_url(self._scratch / "plugins" / plugin_id / "storage.db")
             return "memory://"
-        path = self.data_dir / "plugins" / plugin_id / "storage.db"
-        return "sqlite:///" + quote(path.as_posix(), safe="/:")
+        return _sqlite_url(self.data_dir / "plugins" / plugin_id / "storage.db")
 
     def _save(self, entry: InstalledPlugin, **changes: Any) -> None:
         entry.record.update(changes, updated_at=_now())
@@ -736,7 +1009,7 @@ class PluginHost:
     # ==================== events and filters ====================
 
     def _deliverer(
-        self, entry: InstalledPlugin, plugin: Plugin
+        self, entry: InstalledPlugin, runtime: PluginRuntime
     ) -> Callable[[EventEnvelope], Awaitable[None]]:
         events = entry.events
 
@@ -744,10 +1017,8 @@ class PluginHost:
             name = envelope["name"]
             if name not in events:
                 return
-            # Each plugin gets its own copy: one changing device_data in place
-            # must not change what the next plugin sees.
             try:
-                await plugin.dispatch(name, copy.deepcopy(envelope["payload"]))
+                await runtime.deliver(envelope)
             except Exception as exc:  # a payload the event cannot carry
                 entry.error = {"phase": "event", "message": f"{name}: {exc}", "at": _now()}
                 raise
@@ -763,18 +1034,56 @@ class PluginHost:
 
     def _rebuild_filters(self) -> None:
         """One chain per filter name across every enabled plugin (install order, priority)."""
-        handlers: dict[str, list[RegisteredHandler]] = {}
+        steps: dict[str, list[FilterStep]] = {}
         for entry in self._entries.values():
-            plugin = entry.plugin
-            if not entry.enabled or plugin is None:
+            runtime = entry.runtime
+            if not entry.enabled or runtime is None:
                 continue
-            for name in plugin.hooks.filter_names():
-                handlers.setdefault(name, []).extend(plugin.hooks.filters(name))
+            for name in runtime.filter_names():
+                steps.setdefault(name, []).extend(runtime.filter_steps(name))
         for chain in self._chains.values():
             chain.retire()
-        self._chains = {
-            name: HandlerChain(name, "filter", chained, None) for name, chained in handlers.items()
-        }
+        self._chains = {name: FilterChain(name, chained) for name, chained in steps.items()}
+
+
+@dataclass(frozen=True)
+class _ProcessCode:
+    """A plugin that runs as a process, as the host knows it: its folder and plugin.yaml."""
+
+    folder: Path
+    manifest: Manifest
+
+
+def _metadata(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "name": manifest.name,
+        "version": manifest.version,
+        "description": manifest.description,
+    }
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        message = f"unknown mode {mode!r}; use {' or '.join(MODES)}"
+        raise PluginProblem(
+            "invalid_mode",
+            message,
+            details=[{"field": "body.mode", "message": message, "type": "enum"}],
+        )
+
+
+def _check_id(folder: Path, expected_id: str | None, found_id: str) -> None:
+    if expected_id is not None and found_id != expected_id:
+        raise PluginProblem(
+            "invalid_manifest",
+            f"{folder / 'plugin.yaml'}: the plugin id changed from {expected_id!r} to "
+            f"{found_id!r}; uninstall {expected_id!r} and install the new id",
+            details=[{"field": "id", "message": "id changed", "type": "manifest"}],
+        )
+
+
+def _sqlite_url(path: Path) -> str:
+    return "sqlite:///" + quote(path.as_posix(), safe="/:")
 
 
 def _forget_modules(folder: Path) -> None:

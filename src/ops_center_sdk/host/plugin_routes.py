@@ -12,6 +12,9 @@ plugin has no such route (404; 405 for a known path with another method).
 
 The plugin's router is also included in the app, at the end, only so that
 ``/docs`` and ``/openapi.json`` list its routes; requests never reach it there.
+A plugin running as its own process is mounted as an ASGI app instead (the
+proxy to its process); its routes are documented by its own app, at
+``/plugins/<id>/docs``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute, Match
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..routes import route_prefix
 from .errors import HostError, NotFound
@@ -41,16 +44,22 @@ class PluginRoutes:
 
     def __init__(self, app: FastAPI, explain: Explain) -> None:
         self._app = app
-        self._routers: dict[str, APIRouter] = {}
+        self._routers: dict[str, ASGIApp] = {}
         self._listed: dict[str, list[BaseRoute]] = {}
         self._dispatch = _PluginDispatch(self._routers, explain)
         app.router.routes.insert(0, self._dispatch)
 
-    def mount(self, plugin_id: str, router: APIRouter) -> None:
-        """Serve ``router`` (replacing what ``plugin_id`` had mounted)."""
+    def mount(self, plugin_id: str, router: APIRouter | ASGIApp) -> None:
+        """Serve ``router`` (replacing what ``plugin_id`` had mounted).
+
+        An ``APIRouter`` is listed in the host's ``/docs`` too; any other
+        ASGI app (a proxy to a plugin process) gets the requests only.
+        """
         self.unmount(plugin_id)
-        router.default = _no_route
         self._routers[plugin_id] = router
+        if not isinstance(router, APIRouter):
+            return
+        router.default = _no_route
         routes = self._app.router.routes
         before = {id(route) for route in routes}
         self._app.include_router(router)
@@ -81,7 +90,7 @@ class PluginRoutes:
 class _PluginDispatch(BaseRoute):
     """The one route in front: every path under ``/plugins/``, by plugin id."""
 
-    def __init__(self, routers: dict[str, APIRouter], explain: Explain) -> None:
+    def __init__(self, routers: dict[str, ASGIApp], explain: Explain) -> None:
         self._routers = routers
         self._explain = explain
 

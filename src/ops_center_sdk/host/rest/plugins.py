@@ -4,9 +4,15 @@ Reading (list, get, config, health, logs) needs ``plugins:read``, changing
 config ``plugins:write``, the lifecycle calls ``plugins:admin``. A plugin's
 own key may not enable, disable or uninstall that plugin.
 
-Installing takes a folder on the host's machine (``{"path": "..."}``); the
-marketplace installs packages by unpacking them and calling the same
+Installing takes a folder on the host's machine (``{"path": "..."}``), run
+in the host's process or, with ``"mode": "process"``, as its own process;
+the marketplace installs packages by unpacking them and calling the same
 :meth:`~ops_center_sdk.host.plugin_host.PluginHost.install_folder`.
+
+A plugin process's events that could not be delivered are its dead letters:
+``GET /plugins/{id}/dead-letters`` lists them, ``POST
+.../dead-letters/{event_id}/replay`` sends one again (same event id) and
+``DELETE .../dead-letters/{event_id}`` drops it.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth import Principal
-from ..errors import InvalidRequest, PermissionDenied
+from ..errors import InvalidRequest, NotFound, PermissionDenied
 from ..plugin_errors import PluginUnavailable
 from ..plugin_host import PluginHost, key_owner
+from ..runtime import IN_PROCESS, PROCESS
 from .common import PageQuery, only_query, permission
 
 router = APIRouter(prefix="/plugins", tags=["plugins"])
@@ -59,6 +66,13 @@ class InstallRequest(BaseModel):
         examples=["examples/device_anomaly_detector"],
     )
     enable: bool = Field(True, description="Enable the plugin once installed.")
+    mode: Literal["in_process", "process"] = Field(
+        IN_PROCESS,
+        description="in_process: the host imports the plugin's code; process: the host runs "
+        "it as its own process (uvicorn on a loopback port) and talks to it over the signed "
+        "protocol, restarting it if it crashes or hangs.",
+        examples=[PROCESS],
+    )
 
 
 @router.get(
@@ -106,7 +120,7 @@ async def install_plugin(
     installed then. A plugin that installs but fails to enable is answered
     201 with ``status: "error"`` and the reason in ``error``.
     """
-    entry = await plugins.install_folder(body.path, enable=body.enable)
+    entry = await plugins.install_folder(body.path, enable=body.enable, mode=body.mode)
     return plugins.describe(entry)
 
 
@@ -156,8 +170,9 @@ async def put_config(
 
     They are checked against the plugin's ``config_schema``: a 422 names each
     key path and the rule it breaks, and nothing changes. Kept across restarts.
+    A plugin running as its own process is restarted with them.
     """
-    return plugins.set_config(plugin_id, values)
+    return await plugins.set_config(plugin_id, values)
 
 
 @router.get(
@@ -166,8 +181,13 @@ async def put_config(
     dependencies=[Depends(permission("plugins", "health"))],
 )
 async def get_health(plugins: Plugins, plugin_id: str) -> dict[str, Any]:
-    """Status, last error, hook call and failure counts, scheduled tasks."""
-    return plugins.health(plugin_id)
+    """Status, last error, hook call and failure counts, scheduled tasks.
+
+    A plugin process is asked (``GET /_ops/health``) at this call; ``state``
+    says how it runs (``running``, ``unhealthy``, ``restarting``...) and
+    ``process`` gives its PID, URL, restarts, queue and dead letters.
+    """
+    return await plugins.check_health(plugin_id)
 
 
 @router.get(
@@ -190,6 +210,54 @@ async def get_logs(
     chosen = _level(level)
     items = plugins.logs(plugin_id, limit=limit, level=chosen)
     return {"items": items, "count": len(items)}
+
+
+@router.get(
+    "/{plugin_id}/dead-letters",
+    summary="Events a plugin process could not be given",
+    dependencies=[Depends(permission("plugins", "health")), Depends(only_query())],
+)
+async def list_dead_letters(plugins: Plugins, plugin_id: str, paging: PageQuery) -> dict[str, Any]:
+    """One page of the plugin's dead letters, oldest first.
+
+    Each names the event (``event_id``, ``event``), why it was given up
+    (``reason``: ``failed``, ``refused``, ``too_large``, ``disabled``,
+    ``shutdown``, ``overflow``), the ``attempts``, the ``last_error`` and
+    ``status_code``, and holds the whole ``envelope``.
+    """
+    plugins.get(plugin_id)
+    return paging.response(
+        plugins.dead_letters.page(plugin_id, offset=paging.offset, limit=paging.page_size)
+    )
+
+
+@router.post(
+    "/{plugin_id}/dead-letters/{event_id}/replay",
+    status_code=202,
+    summary="Send a dead letter again",
+)
+async def replay_dead_letter(
+    plugins: Plugins, plugin_id: str, event_id: str, principal: Admin
+) -> dict[str, Any]:
+    """Queue the event for the plugin again, with the same id (the plugin runs an id once).
+
+    The dead letter goes; should the delivery fail again, it comes back.
+    409 when the plugin is not enabled.
+    """
+    return await plugins.replay_dead_letter(plugin_id, event_id)
+
+
+@router.delete(
+    "/{plugin_id}/dead-letters/{event_id}", status_code=204, summary="Drop a dead letter"
+)
+async def drop_dead_letter(
+    plugins: Plugins, plugin_id: str, event_id: str, principal: Admin
+) -> Response:
+    """Forget the event: it will not be delivered."""
+    plugins.get(plugin_id)
+    if not plugins.dead_letters.remove(plugin_id, event_id):
+        raise NotFound(f"plugin {plugin_id!r} has no dead letter for event {event_id!r}")
+    return Response(status_code=204)
 
 
 def _level(level: str | None) -> str | None:

@@ -1,22 +1,25 @@
 """``/api/v1/webhooks``: external URLs that receive events.
 
 The secret signs deliveries; it is shown once, in the answer to the create
-call (generated when the body has none), and never listed afterwards.
+call (generated when the body has none), and never listed afterwards. The
+served Ops-Center delivers events to them (:mod:`..webhook_sender`);
+``GET /webhooks/{id}/deliveries`` is the delivery log.
 """
 
 from __future__ import annotations
 
 import difflib
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from ...events import EVENT_CATALOG
 from ..errors import NotFound
 from ..store import Record
+from ..webhook_sender import DELIVERY_KIND, delivery_page
 from .common import (
     Host,
     PageQuery,
@@ -90,6 +93,31 @@ async def get_webhook(host: Host, webhook_id: str) -> Record:
     return _public(require_record(host.store, KIND, "webhook", webhook_id))
 
 
+@router.get(
+    "/{webhook_id}/deliveries",
+    summary="A webhook's delivery log",
+    dependencies=[Depends(permission("webhooks", "get")), Depends(only_query("status"))],
+)
+async def list_deliveries(
+    host: Host,
+    webhook_id: str,
+    paging: PageQuery,
+    status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
+) -> dict[str, Any]:
+    """The webhook's deliveries, newest first.
+
+    Each has ``event_id``, ``event``, ``url``, ``status`` (``pending``,
+    ``delivered``, ``failed``), ``status_code`` (the receiver's last answer),
+    ``attempts``, ``last_error``, ``created_at``, ``updated_at`` and
+    ``delivered_at``.
+    """
+    require_record(host.store, KIND, "webhook", webhook_id)
+    found = delivery_page(
+        host.store, webhook_id, status=status, offset=paging.offset, limit=paging.page_size
+    )
+    return paging.response(found)
+
+
 @router.post(
     "",
     status_code=201,
@@ -113,7 +141,9 @@ async def create_webhook(host: Host, body: WebhookCreate) -> Record:
     dependencies=[Depends(permission("webhooks", "delete"))],
 )
 async def delete_webhook(host: Host, webhook_id: str) -> Response:
-    """Stop sending events to the webhook."""
+    """Stop sending events to the webhook (its delivery log goes too)."""
     if not host.store.delete(KIND, webhook_id):
         raise NotFound(f"webhook {webhook_id!r} not found")
+    for delivery in host.store.find(DELIVERY_KIND, where={"webhook_id": webhook_id}).items:
+        host.store.delete(DELIVERY_KIND, delivery["id"])
     return Response(status_code=204)

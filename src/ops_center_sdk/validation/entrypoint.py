@@ -225,6 +225,34 @@ def check_plugin_object(
         )
 
 
+def _handler_defined(
+    found: Findings,
+    code: str,
+    handler: str,
+    where: str,
+    line: int | None,
+    decorator: str,
+    facts: EntrypointFacts,
+    entrypoint: str,
+) -> bool:
+    """True when ``handler`` is a function defined in the entrypoint; else report why not."""
+    if handler in facts.functions:
+        return True
+    if handler in facts.other_names:
+        found.warning(
+            code,
+            f"{where}: {handler!r} is imported or assigned in {entrypoint}, not "
+            "defined there, so its registration cannot be checked",
+            file=MANIFEST_FILE,
+            line=line,
+            fix=f"define the handler in {entrypoint} with {decorator}",
+        )
+        return False
+    message, fix = _not_defined(handler, where, facts, entrypoint)
+    found.error(code, message, file=MANIFEST_FILE, line=line, fix=fix)
+    return False
+
+
 def _not_defined(
     handler: str, what: str, facts: EntrypointFacts, entrypoint: str
 ) -> tuple[str, str]:
@@ -253,19 +281,9 @@ def check_hooks(
         where = f"hooks[{index}]"
         line = lines.line_of(("hooks", index, "handler"))
         decorator = f'@{receiver}.{kind}("{hook.event}")'
-        if hook.handler not in facts.functions:
-            if hook.handler in facts.other_names:
-                found.warning(
-                    "hook-handler",
-                    f"{where}: {hook.handler!r} is imported or assigned in {entrypoint}, not "
-                    "defined there, so its registration cannot be checked",
-                    file=MANIFEST_FILE,
-                    line=line,
-                    fix=f"define the handler in {entrypoint} with {decorator}",
-                )
-                continue
-            message, fix = _not_defined(hook.handler, where, facts, entrypoint)
-            found.error("hook-handler", message, file=MANIFEST_FILE, line=line, fix=fix)
+        if not _handler_defined(
+            found, "hook-handler", hook.handler, where, line, decorator, facts, entrypoint
+        ):
             continue
         mine = [
             r
@@ -353,19 +371,9 @@ def check_routes(
         shown_methods = ", ".join(f'"{m}"' for m in methods)
         decorator = f'@{receiver}.route("{route.path}", methods=[{shown_methods}])'
         line = lines.line_of(("routes", index, "handler"))
-        if route.handler not in facts.functions:
-            if route.handler in facts.other_names:
-                found.warning(
-                    "route-handler",
-                    f"{where}: {route.handler!r} is imported or assigned in {entrypoint}, not "
-                    "defined there, so its registration cannot be checked",
-                    file=MANIFEST_FILE,
-                    line=line,
-                    fix=f"define the handler in {entrypoint} with {decorator}",
-                )
-                continue
-            message, fix = _not_defined(route.handler, where, facts, entrypoint)
-            found.error("route-handler", message, file=MANIFEST_FILE, line=line, fix=fix)
+        if not _handler_defined(
+            found, "route-handler", route.handler, where, line, decorator, facts, entrypoint
+        ):
             continue
         mine = [r for r in facts.registrations if r.function == route.handler and r.kind == "route"]
         if any(r.target is _UNKNOWN for r in mine):

@@ -436,3 +436,14 @@ async def test_errors_after_save_point_at_the_saved_lines(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as caught:
         config.set_overrides({"thresholds": {"memory": "lots"}})
     assert caught.value.problems[0].file == "host overrides"
+
+
+def test_keys_that_are_not_strings_are_refused_naming_them() -> None:
+    config = Config(overrides={"threshold": 0.5})
+    with pytest.raises(TypeError, match="a config key must be a string, got int 5"):
+        config.get(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="a config key must be a string, got int 5"):
+        config.set(5, 1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="non-empty"):
+        config.set("", 1)
+    assert config.all() == {"threshold": 0.5}

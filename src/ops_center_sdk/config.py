@@ -137,6 +137,8 @@ class Config:
         >>> Config(overrides={"smtp": {"port": 25}}).get("smtp.port")
         25
         """
+        if not isinstance(key, str):
+            raise TypeError(f"a config key must be a string, got {type(key).__name__} {key!r}")
         if key in self._merged:
             return copy.deepcopy(self._merged[key])
         node: Any = self._merged
@@ -289,8 +291,10 @@ class Config:
     # ==================== checking ====================
 
     def _key_path(self, key: str) -> Loc:
-        if not isinstance(key, str) or not key:
-            raise ValueError(f"a config key must be a non-empty string, got {key!r}")
+        if not isinstance(key, str):
+            raise TypeError(f"a config key must be a string, got {type(key).__name__} {key!r}")
+        if not key:
+            raise ValueError("a config key must be a non-empty string, got ''")
         properties = (self._schema or {}).get("properties", {})
         if "." not in key or key in self._merged or key in properties:
             return (key,)

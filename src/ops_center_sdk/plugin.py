@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ManifestError, Problem
 from .hooks import DispatchReport, HookRegistry
-from .routes import RouteSpec, make_route
+from .hooks.handler import handler_name
+from .routes import RouteSpec, check_no_duplicate, make_route
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -268,6 +269,8 @@ class Plugin:
         ...     ...
         """
 
+        _refuse_bare_decorator("hook", event, "'device.created'")
+
         def register(func: F) -> F:
             self.hooks.add_action(event, func, priority=priority, timeout=timeout)
             return func
@@ -278,6 +281,8 @@ class Plugin:
         self, name: str, priority: int = 10, *, timeout: float | None = None
     ) -> Callable[[F], F]:
         """Register a filter: it gets the value and returns the new value."""
+
+        _refuse_bare_decorator("filter_hook", name, "'device.data.process'")
 
         def register(func: F) -> F:
             self.hooks.add_filter(name, func, priority=priority, timeout=timeout)
@@ -290,8 +295,11 @@ class Plugin:
     ) -> Callable[[F], F]:
         """Serve ``func`` at ``/plugins/<id><path>``; options go to FastAPI."""
 
+        _refuse_bare_decorator("route", path, "'/status'")
+
         def register(func: F) -> F:
             spec = make_route(path, methods, func, options)
+            check_no_duplicate(spec, self.routes)
             self.routes.append(spec)
             return func
 
@@ -406,6 +414,15 @@ class Plugin:
 
     def __repr__(self) -> str:
         return f"Plugin(id={self.id!r}, version={self.manifest.version!r})"
+
+
+def _refuse_bare_decorator(decorator: str, argument: object, example: str) -> None:
+    """``@plugin.hook`` without its arguments would silently register nothing."""
+    if callable(argument):
+        raise TypeError(
+            f"@plugin.{decorator} needs its arguments: write @plugin.{decorator}({example}) "
+            f"above {handler_name(argument)!r}, not @plugin.{decorator}"
+        )
 
 
 def _caller_folder() -> Path | None:

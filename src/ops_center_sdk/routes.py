@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _PATH = re.compile(r"^/[A-Za-z0-9._~\-/{}:]*$")
+_PARAMETER = re.compile(r"\{[^}]*\}")
 
 
 class RouteError(OpsCenterError, ValueError):
@@ -55,6 +56,10 @@ def make_route(
         raise RouteError(f"{where}: paths under '/_ops' are reserved for the host protocol")
     if not callable(handler):
         raise RouteError(f"{where}: the handler is not callable")
+    if isinstance(methods, str):  # methods="POST", as plugin.yaml also accepts
+        methods = [methods]
+    if methods is not None and any(not isinstance(m, str) for m in methods):
+        raise RouteError(f"{where}: methods must be names such as ['GET', 'POST'], got {methods!r}")
     chosen = tuple(m.upper() for m in (methods or ["GET"]))
     unknown = [m for m in chosen if m not in HTTP_METHODS]
     if unknown:
@@ -63,6 +68,23 @@ def make_route(
             f"use {', '.join(sorted(HTTP_METHODS))}"
         )
     return RouteSpec(path, chosen, handler, dict(options))
+
+
+def check_no_duplicate(spec: RouteSpec, declared: Sequence[RouteSpec]) -> None:
+    """Refuse a route whose path and a method are already served by another declaration.
+
+    FastAPI would serve the first and never call the second. Paths that differ
+    only in parameter names (``/devices/{id}``, ``/devices/{device_id}``) match
+    the same URLs, so they count as the same path.
+    """
+    shape = _PARAMETER.sub("{}", spec.path)
+    for other in declared:
+        common = [m for m in spec.methods if m in other.methods]
+        if common and _PARAMETER.sub("{}", other.path) == shape:
+            raise RouteError(
+                f"route {spec.path!r} (handler {spec.handler_name!r}): {', '.join(common)} "
+                f"{other.path!r} is already served by handler {other.handler_name!r}"
+            )
 
 
 def adapt_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,7 +97,12 @@ def adapt_handler(handler: Callable[..., Any]) -> Callable[..., Any]:
     from starlette.responses import JSONResponse, Response
 
     def convert(result: Any) -> Any:
-        if type(result) is tuple and len(result) == 2 and isinstance(result[1], int):
+        if (
+            type(result) is tuple
+            and len(result) == 2
+            and isinstance(result[1], int)
+            and not isinstance(result[1], bool)
+        ):
             body, status = result
             if isinstance(body, Response):
                 body.status_code = status

@@ -124,6 +124,23 @@ def test_hook_registration_errors_surface_at_the_decorator() -> None:
         async def needs_more(device_id: str, colour: str) -> None: ...
 
 
+def test_decorators_used_without_their_arguments_are_refused() -> None:
+    plugin = create_test_plugin("test-plugin")
+
+    async def on_created(device_id: str) -> None: ...
+
+    with pytest.raises(
+        TypeError, match=r"write @plugin\.hook\('device\.created'\) above '.*on_created'"
+    ):
+        plugin.hook(on_created)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"@plugin\.filter_hook\('device\.data\.process'\)"):
+        plugin.filter_hook(on_created)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"@plugin\.route\('/status'\)"):
+        plugin.route(on_created)  # type: ignore[arg-type]
+    assert plugin.hooks.events() == []
+    assert plugin.routes == []
+
+
 async def test_lifecycle_failure_keeps_the_plugin_disabled() -> None:
     plugin = create_test_plugin("test-plugin")
 

@@ -104,6 +104,57 @@ def test_bad_route_declarations_are_refused(path: str, methods: list[str], messa
     assert path in str(caught.value)
 
 
+async def test_a_single_method_may_be_given_as_a_string() -> None:
+    plugin = create_test_plugin("route-plugin")
+
+    @plugin.route("/ping", methods="post")
+    async def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    assert plugin.routes[0].methods == ("POST",)
+    with pytest.raises(RouteError, match=r"methods must be names"):
+        plugin.route("/bad", methods=[1])(ping)  # type: ignore[list-item]
+    async with client_for(plugin.create_app()) as client:
+        response = await client.post("/plugins/route-plugin/ping")
+    assert response.json() == {"pong": True}
+
+
+def test_a_route_already_served_is_refused_naming_both_handlers() -> None:
+    plugin = create_test_plugin("route-plugin")
+
+    @plugin.route("/devices/{device_id}", methods=["GET", "DELETE"])
+    async def first(device_id: str) -> dict[str, str]:
+        return {}
+
+    @plugin.route("/devices/{device_id}", methods=["PUT"])  # another method: fine
+    async def replace(device_id: str) -> dict[str, str]:
+        return {}
+
+    with pytest.raises(
+        RouteError, match=r"DELETE '/devices/\{device_id\}' is already served by handler 'first'"
+    ) as caught:
+
+        @plugin.route("/devices/{id}", methods=["POST", "DELETE"])
+        async def second(id: str) -> dict[str, str]:
+            return {}
+
+    assert "second" in str(caught.value)
+    assert [spec.handler_name for spec in plugin.routes] == ["first", "replace"]
+
+
+async def test_a_tuple_with_a_bool_is_not_a_status_code() -> None:
+    plugin = create_test_plugin("route-plugin")
+
+    @plugin.route("/pair")
+    async def pair() -> Any:
+        return "ready", True
+
+    async with client_for(plugin.create_app()) as client:
+        response = await client.get("/plugins/route-plugin/pair")
+    assert response.status_code == 200
+    assert response.json() == ["ready", True]
+
+
 async def test_standalone_app_installs_once_enables_and_disables(tmp_path: Any) -> None:
     plugin = create_test_plugin("life-plugin")
     calls: list[str] = []

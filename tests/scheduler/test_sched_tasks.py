@@ -416,6 +416,10 @@ async def test_bad_names_and_delays_are_refused(scheduler: Scheduler) -> None:
         await scheduler.run_in("5 minutes", _noop)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="datetime"):
         await scheduler.run_at("2024-01-01T10:00", _noop)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"run_in delay 1e\+300 is too long"):
+        await scheduler.run_in(1e300, _noop)
+    with pytest.raises(ValueError, match="after the year 9999"):
+        await scheduler.run_in(timedelta(days=999_999_999), _noop)
     assert scheduler.get_tasks() == []
 
 

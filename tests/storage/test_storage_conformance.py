@@ -137,6 +137,14 @@ async def test_self_containing_value_is_refused(storage: Storage) -> None:
     assert not await storage.exists("cycle")
 
 
+async def test_int_too_long_for_json_text_names_the_key(storage: Storage) -> None:
+    with pytest.raises(ValueError, match=r"storage value for key 'huge' cannot be written as JSON"):
+        await storage.set("huge", 10**5000)
+    with pytest.raises(ValueError, match=r"key 'batch'"):
+        await storage.set_many({"fine": 1, "batch": [10**5000]})
+    assert await storage.get_many(["huge", "fine", "batch"]) == {}
+
+
 async def test_shared_but_not_cyclic_values_are_fine(storage: Storage) -> None:
     shared = {"x": 1}
     await storage.set("twice", [shared, shared])

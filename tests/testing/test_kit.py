@@ -107,6 +107,18 @@ def test_mock_logger_captures_by_level() -> None:
     assert logger.get_logs() == []
 
 
+def test_mock_logger_level_aliases_and_numbers_find_the_records() -> None:
+    logger = MockLogger("p")
+    logger.warning("w")
+    logger.critical("c")
+    assert [entry["message"] for entry in logger.get_logs(level="WARN")] == ["w"]
+    assert [entry["message"] for entry in logger.get_logs(level="warning")] == ["w"]
+    assert [entry["message"] for entry in logger.get_logs(level="FATAL")] == ["c"]
+    assert [entry["message"] for entry in logger.get_logs(level=50)] == ["c"]
+    with pytest.raises(ValueError, match="unknown log level 'LOUD'"):
+        logger.get_logs(level="LOUD")
+
+
 def test_create_test_plugin_accepts_metadata_and_config() -> None:
     plugin = create_test_plugin(
         "my-plugin", name="My Plugin", version="1.0.0", config={"anything": [1, 2]}

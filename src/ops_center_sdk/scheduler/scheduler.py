@@ -311,7 +311,12 @@ class Scheduler:
             raise TypeError(f"run_in delay must be a timedelta or seconds, got {delay!r}")
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"run_in delay must be zero or more seconds, got {delay!r}")
-        when = self.clock.now() + timedelta(seconds=seconds)
+        try:
+            when = self.clock.now() + timedelta(seconds=seconds)
+        except OverflowError:
+            raise ValueError(
+                f"run_in delay {delay!r} is too long: the run would fall after the year 9999"
+            ) from None
         return await self._add_once(when, handler, args, kwargs, task_name)
 
     def register_handler(self, name: str, handler: Handler) -> None:

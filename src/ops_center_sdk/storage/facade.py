@@ -302,7 +302,12 @@ def encode_value(key: str, value: Any, role: str = "value") -> str:
             ) from None
         except RecursionError:
             raise TypeError(f"storage {role} for key {key!r} is nested too deeply") from None
-    return _ENCODER.encode(value)
+    try:
+        return _ENCODER.encode(value)
+    except ValueError as exc:  # an int beyond sys.get_int_max_str_digits()
+        raise ValueError(
+            f"storage {role} for key {key!r} cannot be written as JSON: {exc}"
+        ) from None
 
 
 def json_equal(left: Any, right: Any) -> bool:

@@ -133,11 +133,13 @@ class MockLogger(logging.Logger):
         """The captured records, optionally only those of one level (``"ERROR"``)."""
         if level is None:
             return list(self.capture.records)
-        name = logging.getLevelName(level) if isinstance(level, int) else level.upper()
-        if not isinstance(logging.getLevelName(name), int):
+        number = level if isinstance(level, int) else logging.getLevelName(level.upper())
+        if not isinstance(number, int):
             raise ValueError(
                 f"unknown log level {level!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
             )
+        # Through the number, so that aliases ("WARN", "FATAL") find their records.
+        name = logging.getLevelName(number)
         return [r for r in self.capture.records if r["level"] == name]
 
     def clear(self) -> None:

@@ -80,6 +80,7 @@ class Config:
         path: str | Path | None = None,
         overrides: Mapping[str, Any] | None = None,
         source_name: str = "config",
+        label: str | None = None,
     ) -> None:
         self._schema: dict[str, Any] | None = None
         self._validator: Any = None
@@ -95,7 +96,8 @@ class Config:
             self._validator = make_validator(self._schema)
             self._defaults = schema_defaults(self._schema)
         self._path = Path(path) if path is not None else None
-        self._label = str(self._path) if self._path is not None else source_name
+        # How errors name where the values came from: the file, unless told otherwise.
+        self._label = label or (str(self._path) if self._path is not None else source_name)
         self._file_values: dict[str, Any] = {}
         self._file_lines: LineMap = EMPTY_LINE_MAP
         self._overrides: dict[str, Any] = {}

@@ -41,12 +41,15 @@ def module_name_for(plugin_id: str) -> str:
     return "ops_center_plugins." + re.sub(r"[^0-9a-zA-Z_]", "_", plugin_id)
 
 
-def load_plugin(folder: str | Path, *, fresh: bool = False) -> LoadedPlugin:
+def load_plugin(
+    folder: str | Path, *, fresh: bool = False, module: ModuleType | None = None
+) -> LoadedPlugin:
     """Import the plugin in ``folder`` and return its ``Plugin`` object.
 
     The entrypoint (``runtime.entrypoint``, ``main.py`` by default) is imported
     as ``ops_center_plugins.<id>`` with the folder on ``sys.path`` so its own
-    helper modules import. ``fresh=True`` imports it again even if loaded.
+    helper modules import. ``fresh=True`` imports it again even if loaded;
+    ``module`` uses a module already imported from the entrypoint instead.
     """
     from .manifest import load_manifest
     from .plugin import Plugin
@@ -58,7 +61,9 @@ def load_plugin(folder: str | Path, *, fresh: bool = False) -> LoadedPlugin:
         raise PluginLoadError(f"{entry}: the entrypoint named in plugin.yaml does not exist")
     name = module_name_for(manifest.id)
     known = sys.modules.get(name)
-    if not fresh and known is not None and getattr(known, "__file__", None) == str(entry):
+    if module is not None:
+        pass
+    elif not fresh and known is not None and getattr(known, "__file__", None) == str(entry):
         module = known
     else:
         module = _import_file(name, entry, root)

@@ -151,3 +151,32 @@ async def test_advancing_the_clock_backwards_is_refused() -> None:
     plugin = create_test_plugin(clock=ManualClock(START))
     with pytest.raises(ValueError, match="zero or more"):
         await plugin.scheduler.advance(timedelta(minutes=-1))  # type: ignore[attr-defined]
+
+
+async def test_trigger_hook_keeps_the_mock_host_consistent_with_device_events() -> None:
+    plugin = create_test_plugin()
+
+    @plugin.hook("device.created")
+    async def on_device_created(device_id: str, device_data: dict[str, Any]) -> None:
+        # the spec's example: an alert about the new device, which must exist on the host
+        await plugin.api.alerts.create(
+            {
+                "device_id": device_id,
+                "severity": "info",
+                "title": "Device Registered",
+                "message": f"New device {device_data['name']} added",
+            }
+        )
+
+    await trigger_hook(
+        plugin, "device.created", device_id="device-123", device_data={"name": "Test Device"}
+    )
+    admin = plugin.api.admin()  # type: ignore[attr-defined]
+    assert (await admin.devices.get("device-123"))["name"] == "Test Device"
+    [alert] = await admin.alerts.list(device_id="device-123")
+    assert alert["title"] == "Device Registered"
+    assert [r["endpoint"] for r in plugin.api.get_requests()] == ["/alerts"]  # type: ignore[attr-defined]
+
+    await trigger_hook(plugin, "device.deleted", device_id="device-123")
+    with pytest.raises(NotFoundError):
+        await admin.devices.get("device-123")

@@ -112,3 +112,43 @@ def test_plugin_under_test_and_client_load_the_folders_plugin(pytester: pytest.P
         """,
     )
     result.assert_outcomes(passed=1)
+
+
+IMPORTING_PLUGIN = """
+from ops_center_sdk import Plugin
+
+plugin = Plugin(id="import-plugin", name="Import", version="1.0.0")
+
+
+async def remind(who: str) -> None:
+    await plugin.storage.set(f"reminded:{who}", True)
+"""
+
+
+def test_a_test_that_imports_the_entrypoint_gets_the_plugin_under_test(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".yaml", plugin="id: import-plugin\nname: Import\nversion: 1.0.0\n")
+    pytester.makepyfile(main=IMPORTING_PLUGIN)
+    result = run(
+        pytester,
+        test_imports="""
+        from datetime import timedelta
+
+        from main import plugin, remind  # imported before the fixture loads the plugin
+
+
+        async def test_same_plugin(plugin_under_test):
+            assert plugin is plugin_under_test
+            await plugin_under_test.scheduler.run_in(timedelta(minutes=1), remind, "ana")
+            await plugin_under_test.scheduler.advance(timedelta(minutes=2))
+            assert await plugin_under_test.storage.get("reminded:ana") is True
+
+
+        async def test_each_test_starts_clean(plugin_under_test):
+            assert await plugin_under_test.storage.list_keys() == []
+            assert not plugin_under_test.enabled
+        """,
+    )
+    result.assert_outcomes(passed=2)
+    assert not (pytester.path / ".ops-center").exists()  # no real storage was opened

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..config import Config
+from ..errors import ConfigError, Problem
 from ..logger import PLUGIN_LOGGER_PREFIX, PluginContextFilter
 from ..scheduler import ManualClock, Scheduler
 from ..storage import MemoryStorage, Storage
@@ -65,17 +66,24 @@ class MockConfig(Config):
         values: Mapping[str, Any] | None = None,
         *,
         schema: Mapping[str, Any] | None = None,
+        label: str = "config (test values)",
     ) -> None:
         folder = tempfile.mkdtemp(prefix="ops-center-config-")
         weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
         path = Path(folder) / "config.yaml"
         if values:
             path.write_text(yaml.safe_dump(_plain(values), sort_keys=False), encoding="utf-8")
-        super().__init__(
-            schema=dict(schema) if schema is not None else None,
-            path=path,
-            source_name="config",
-        )
+        try:
+            super().__init__(
+                schema=dict(schema) if schema is not None else None,
+                path=path,
+                source_name="config",
+                label=label,
+            )
+        except ConfigError as exc:
+            # The values came from the test, not from a file: no file lines.
+            problems = [Problem(p.path, p.message, file=label) for p in exc.problems]
+            raise ConfigError(f"{label}: invalid configuration", problems) from None
 
 
 def _plain(values: Mapping[str, Any]) -> dict[str, Any]:

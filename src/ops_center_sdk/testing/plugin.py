@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..loader import LoadedPlugin
 from ..plugin import Plugin, system_namespace
 from ..scheduler import ManualClock
 from ..storage import Storage
@@ -20,6 +22,7 @@ def mock_services(
     config_schema: Mapping[str, Any] | None = None,
     permissions: Sequence[str] | None = None,
     clock: ManualClock | None = None,
+    config_label: str = "create_test_plugin(config=...)",
 ) -> dict[str, Any]:
     """Storage, scheduler, config, logger and API client for one test plugin."""
     clock = clock or ManualClock()
@@ -29,7 +32,7 @@ def mock_services(
         "clock": clock,
         "storage": storage,
         "scheduler": MockScheduler(plugin_id, clock=clock, state=state),
-        "config": MockConfig(config, schema=config_schema),
+        "config": MockConfig(config, schema=config_schema, label=config_label),
         "logger": MockLogger(plugin_id),
         "api": MockAPIClient(permissions=permissions),
     }
@@ -100,9 +103,8 @@ def load_test_plugin(
     >>> plugin = load_test_plugin("examples/device_anomaly_detector")
     """
     from ..config import Config
-    from ..loader import load_plugin
 
-    loaded = load_plugin(path, fresh=True)
+    loaded = _load_once(Path(path))
     plugin = loaded.plugin
     manifest = loaded.manifest
     file_config = Config.from_manifest(manifest, loaded.folder).all()
@@ -112,6 +114,39 @@ def load_test_plugin(
         config_schema=manifest.config_schema,
         permissions=plugin.permissions,
         clock=clock,
+        config_label="config.yaml + load_test_plugin(config=...)",
     )
     plugin.use_services(**services)
+    # A fresh start for this test: the module may have served an earlier one.
+    plugin.installed = False
+    plugin.enabled = False
     return plugin
+
+
+def _load_once(folder: Path) -> LoadedPlugin:
+    """The plugin in ``folder``, imported once per test session.
+
+    A test file that imports the entrypoint itself (``from main import
+    handler``) must get the same module, and so the same ``plugin``, as the
+    fixtures: the module is registered under its plain name too (``main``),
+    and a module already imported from that file is reused.
+    """
+    from ..loader import load_plugin
+
+    entry = _entrypoint(folder)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) == str(entry):
+            loaded = load_plugin(folder, module=module)
+            break
+    else:
+        loaded = load_plugin(folder)
+    sys.modules.setdefault(entry.stem, loaded.module)
+    return loaded
+
+
+def _entrypoint(folder: Path) -> Path:
+    from ..manifest import load_manifest
+
+    root = folder.resolve()
+    manifest = load_manifest(root)
+    return root / (manifest.runtime.entrypoint if manifest.runtime else "main.py")

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Mapping
 from typing import Any
 
+from ..api import NotFoundError, ValidationError
 from ..hooks import DispatchReport
 from ..plugin import Plugin
+from .api import MockAPIClient
+
+log = logging.getLogger("ops_center_sdk.testing")
 
 
 async def trigger_hook(
@@ -19,7 +26,13 @@ async def trigger_hook(
     An unknown event name, or a catalog event missing one of its keywords,
     raises at once. A handler that raises is isolated in production; here its
     exception is raised again (``raise_errors=False`` to get the report instead).
+
+    The in-memory Ops-Center behind ``plugin.api`` is kept consistent with
+    the event, as the real host would be when it emits it: before
+    ``device.created`` or ``device.updated`` the device exists there (made from
+    ``device_data`` if it did not), before ``device.deleted`` it is gone.
     """
+    await _mirror_on_mock_host(plugin, event, payload)
     report = await plugin.dispatch(event, payload)
     if raise_errors:
         report.raise_for_errors()
@@ -38,3 +51,24 @@ async def trigger_filter(plugin: Plugin, name: str, data: Any, *, raise_errors: 
     value, report = await plugin.hooks.apply_filters_with_report(name, data)
     report.raise_for_errors()
     return value
+
+
+async def _mirror_on_mock_host(plugin: Plugin, event: str, payload: dict[str, Any]) -> None:
+    api = plugin.api
+    device_id = payload.get("device_id")
+    if not isinstance(api, MockAPIClient) or not isinstance(device_id, str):
+        return
+    admin = api.admin()
+    if event in ("device.created", "device.updated"):
+        data = payload.get("device_data")
+        try:
+            await admin.devices.get(device_id)
+        except NotFoundError:
+            fields = dict(data) if isinstance(data, Mapping) else {}
+            try:
+                await admin.devices.create({"name": device_id, **fields, "id": device_id})
+            except ValidationError as exc:
+                log.debug("device %r not mirrored on the mock Ops-Center: %s", device_id, exc)
+    elif event == "device.deleted":
+        with contextlib.suppress(NotFoundError):
+            await admin.devices.delete(device_id)

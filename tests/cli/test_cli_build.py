@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ops_center_sdk.cli.build import over_limits
 from ops_center_sdk.cli.main import main
+from ops_center_sdk.packaging import BuiltPackage, PackageFile, PackageLimits
 from ops_center_sdk.scaffold import PluginAnswers, create_plugin
 
 
@@ -101,6 +103,32 @@ def test_json_output(plugin: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert {"path": "plugin.yaml", "size": (plugin / "plugin.yaml").stat().st_size} in result[
         "files"
     ]
+    assert result["warnings"] == []
+
+
+def test_a_package_over_the_marketplace_limits_is_built_with_a_warning(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    limits = PackageLimits()
+    with (plugin / "blob.bin").open("wb") as blob:  # sparse: no disk used
+        blob.truncate(limits.max_unpacked_bytes + (1 << 20))
+    assert main(["build", str(plugin)]) == 0
+    out = capsys.readouterr().out
+    assert "warning it unpacks to 201.0 MiB, over the marketplace's limit of 200.0 MiB" in out
+    assert ".opsignore" in out
+    assert (plugin / "dist" / "my-plugin-1.0.0.tar.gz").is_file()
+
+    files = tuple(
+        PackageFile(f"d{i // 100}/{i}.txt", tmp_path / "none", 1, 0o644)
+        for i in range(limits.max_entries)
+    )
+    many = BuiltPackage(tmp_path / "p.tar.gz", tmp_path / "p.sha256", "0" * 64, 1, files)
+    assert over_limits(many) == [
+        f"it holds {1 + 100 + limits.max_entries} entries, over the marketplace's limit of "
+        f"{limits.max_entries}"
+    ]
+    big = BuiltPackage(tmp_path / "p.tar.gz", tmp_path / "p.sha256", "0" * 64, 60 << 20, ())
+    assert over_limits(big) == ["the package is 60.0 MiB, over the marketplace's limit of 50.0 MiB"]
 
 
 def test_help_has_examples_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

@@ -228,6 +228,72 @@ def test_emit_reports_bad_json_missing_key_and_unreachable_host(
     assert f"cannot reach Ops-Center at {url}" in capsys.readouterr().err
 
 
+def test_emit_never_sends_the_admin_key_in_clear_text_or_the_saved_key_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPS_CENTER_API_KEY", raising=False)
+    monkeypatch.setenv("OPS_CENTER_API_URL", "http://10.255.255.1:9")
+    data = '{"device_id": "d"}'
+    # Refused before any connection: a send would fail with 1 (unreachable), not 2.
+    assert main(["emit", "device.deleted", "--key", "k", "--data", data]) == 2
+    assert "refusing to send the admin key over plain http to 10.255.255.1" in (
+        capsys.readouterr().err
+    )
+    assert main(["emit", "device.deleted", "--url", "ftp://x", "--key", "k", "--data", data]) == 2
+    assert "not an http(s) URL" in capsys.readouterr().err
+    admin_key(tmp_path / ".ops-center" / "data")  # the key dev saves, for this machine only
+    url = "https://ops.example.invalid"
+    assert main(["emit", "device.deleted", "--url", url, "--data", data]) == 2
+    assert "no admin key" in capsys.readouterr().err
+
+
+def test_emit_reports_a_host_that_does_not_answer_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import http.server
+
+    class NotOpsCenter(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>hello</html>")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotOpsCenter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert main(["emit", "device.deleted", "--url", url, "--key", "k"]) == 1
+        assert "without JSON" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_dev_and_serve_on_a_busy_port_exit_1_before_starting_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        data = tmp_path / "data"
+        assert main(["dev", str(EXAMPLE), "--port", port, "--data-dir", str(data)]) == 1
+        err = capsys.readouterr().err
+        assert f"cannot listen on 127.0.0.1:{port}: it is in use" in err
+        assert "--port 0" in err
+        assert not data.exists()  # no key made, nothing installed
+        assert main(["serve", str(EXAMPLE), "--port", port]) == 1
+        assert f"cannot listen on 127.0.0.1:{port}: it is in use" in capsys.readouterr().err
+
+
 def test_dev_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dev", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "data")]) == 1
     assert "no such plugin folder" in capsys.readouterr().err

@@ -93,6 +93,27 @@ async def test_installing_twice_is_a_conflict(host: RunningHost, plugins_dir: Pa
     assert (await host.http.get("/plugins/recorder/status")).json()["installs"] == 1
 
 
+async def test_a_conflicting_install_never_runs_the_new_code(
+    host: RunningHost, plugins_dir: Path
+) -> None:
+    assert (await host.install(write_recorder(plugins_dir))).status_code == 201
+    marker = plugins_dir / "imported"
+    main = f"""
+from pathlib import Path
+
+from ops_center_sdk import Plugin
+
+Path({str(marker)!r}).write_text("ran")
+plugin = Plugin(id="recorder", version="1.0.0")
+"""
+    other = write_plugin(plugins_dir / "other-copy", "recorder", main)
+    again = await host.install(other)
+    assert again.status_code == 409
+    assert "already installed" in error_of(again)["message"]
+    assert not marker.exists()
+    assert (await host.http.get("/plugins/recorder/status")).json()["installs"] == 1
+
+
 async def test_failing_on_install_installs_nothing(host: RunningHost, plugins_dir: Path) -> None:
     main = (
         GOOD_MAIN.format(id="bad-install")

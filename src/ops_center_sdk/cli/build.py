@@ -28,6 +28,39 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def over_limits(built: BuiltPackage) -> list[str]:
+    """Why a marketplace with the default :class:`PackageLimits` would refuse ``built``.
+
+    The build itself goes on (a host may allow more); the author learns now,
+    not at ``publish``.
+    """
+    from ..packaging import PackageLimits
+
+    limits = PackageLimits()
+    folders = {
+        "/".join(item.path.split("/")[:depth])
+        for item in built.files
+        for depth in range(1, item.path.count("/") + 1)
+    }
+    entries = 1 + len(folders) + len(built.files)
+    reasons = []
+    if built.size > limits.max_compressed_bytes:
+        reasons.append(
+            f"the package is {human_size(built.size)}, over the marketplace's limit of "
+            f"{human_size(limits.max_compressed_bytes)}"
+        )
+    if built.unpacked_size > limits.max_unpacked_bytes:
+        reasons.append(
+            f"it unpacks to {human_size(built.unpacked_size)}, over the marketplace's limit of "
+            f"{human_size(limits.max_unpacked_bytes)}"
+        )
+    if entries > limits.max_entries:
+        reasons.append(
+            f"it holds {entries} entries, over the marketplace's limit of {limits.max_entries}"
+        )
+    return reasons
+
+
 def build_or_report(folder: Path, output_dir: str | None, output: Output) -> BuiltPackage | None:
     """Validate and build; print what stops the build and return ``None`` then.
 
@@ -71,6 +104,7 @@ def describe(built: BuiltPackage) -> dict[str, Any]:
         "size": built.size,
         "unpacked_size": built.unpacked_size,
         "files": [{"path": item.path, "size": item.size} for item in built.files],
+        "warnings": over_limits(built),
     }
 
 
@@ -86,6 +120,12 @@ def show_package(output: Output, built: BuiltPackage) -> None:
         f"{human_size(built.size)} packed"
     )
     output.line(f"   sha256 {built.sha256}  ({built.checksum_path.name})")
+    reasons = over_limits(built)
+    if reasons:
+        label = output.style("warning", "bold", "yellow")
+        for reason in reasons:
+            output.line(f"{label} {reason}: a marketplace will refuse it")
+        output.line("        fix: list large files that the plugin does not need in .opsignore")
 
 
 def _is_below_cwd(path: Path) -> bool:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .admin_key import DEFAULT_DATA_DIR, AdminKey, admin_key
+from .listen import PortUnavailable, bound_port, listen, serve
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -36,8 +37,6 @@ IGNORED_FOLDERS = (".ops-center", "dist", "build", "tests")
 
 def run(args: argparse.Namespace) -> int:
     """Start the dev host on ``args.host:args.port`` and serve until interrupted."""
-    import uvicorn
-
     from ..host.server import add_lifespan, create_server_app
     from ..logger import configure_logging
     from ..storage.urls import STORAGE_URL_ENV
@@ -47,10 +46,17 @@ def run(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"error: {args.path}: no such plugin folder", file=sys.stderr)
         return 1
+    try:
+        sock = listen(args.host, args.port)
+    except PortUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     data_dir = Path(args.data_dir or DEFAULT_DATA_DIR).absolute()
     key = admin_key(data_dir)
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
-    base_url = f"http://{shown}:{args.port}"
+    if ":" in shown:
+        shown = f"[{shown}]"
+    base_url = f"http://{shown}:{bound_port(sock)}"
     app = create_server_app(
         data_dir=data_dir,
         admin_key=key.value,
@@ -63,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         app.state.plugins, folder, data_dir=data_dir, base_url=base_url, key=key, mode=mode
     )
     add_lifespan(app, session.running)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    with sock:
+        serve(app, sock)
     return 0
 
 

@@ -6,7 +6,9 @@
 Posts ``{"name": EVENT, "payload": DATA}`` to ``/api/v1/events`` with the
 admin key. Exit code 0 when the host accepted the event, 1 when it refused it
 or cannot be reached, 2 for bad arguments (``--data`` that is not a JSON
-object, no key to send).
+object, no key to send, plain ``http://`` to another machine: the admin key
+never crosses a network in clear text, and the key ``dev`` saved is only
+ever sent to this machine).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .admin_key import DEFAULT_DATA_DIR, KEY_ENV, URL_ENV, key_path, saved_admin_key
+from .publish import is_loopback
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -29,8 +33,15 @@ def run(args: argparse.Namespace) -> int:
     if payload is None:
         return 2
     url = (args.url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+    refusal = _refuse_url(url)
+    if refusal:
+        _error(refusal)
+        return 2
     data_dir = Path(args.data_dir or DEFAULT_DATA_DIR)
-    key = args.key or os.environ.get(KEY_ENV) or saved_admin_key(data_dir)
+    key = args.key or os.environ.get(KEY_ENV)
+    if not key and is_loopback(urlsplit(url).hostname or ""):
+        # The key dev saved is for the local host only; never send it elsewhere.
+        key = saved_admin_key(data_dir)
     if not key:
         _error(
             f"no admin key: pass --key, set {KEY_ENV}, or run this where "
@@ -57,9 +68,28 @@ def run(args: argparse.Namespace) -> int:
     if response.status_code >= 400:
         _error(f"{url} refused {args.event}: {_describe(response)}")
         return 1
-    answer = response.json()
+    try:
+        answer = response.json()
+    except ValueError:
+        _error(f"{url} answered HTTP {response.status_code} without JSON: is it an Ops-Center?")
+        return 1
+    if not isinstance(answer, dict):
+        answer = {}
     print(f"emitted {answer.get('name', args.event)} (event {answer.get('id')}) to {url}")
     return 0
+
+
+def _refuse_url(url: str) -> str | None:
+    """Why the admin key must not be sent to ``url``, or None when it may."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"--url: {url!r} is not an http(s) URL such as http://127.0.0.1:8000"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return (
+            f"refusing to send the admin key over plain http to {parts.hostname}: use https:// "
+            "(plain http is allowed only to this machine: localhost, 127.0.0.1, ::1)"
+        )
+    return None
 
 
 def _payload(text: str) -> dict[str, Any] | None:

@@ -6,23 +6,30 @@ import argparse
 import sys
 
 from ..errors import OpsCenterError
+from .listen import PortUnavailable, bound_port, listen, serve
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the plugin in ``args.path`` and serve its app until interrupted."""
-    import uvicorn
-
     from ..loader import load_plugin
     from ..logger import configure_logging
 
     configure_logging()
     try:
+        sock = listen(args.host, args.port)
+    except PortUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
         loaded = load_plugin(args.path)
     except OpsCenterError as exc:
+        sock.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
     app = getattr(loaded.module, "app", None) or loaded.plugin.create_app()
-    base = f"http://{args.host}:{args.port}/plugins/{loaded.plugin.id}"
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base = f"http://{host}:{bound_port(sock)}/plugins/{loaded.plugin.id}"
     print(f"Serving {loaded.plugin.id} {loaded.manifest.version}: {base}/  (docs: {base}/docs)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    with sock:
+        serve(app, sock)
     return 0

@@ -435,6 +435,9 @@ class PluginHost:
         """
         folder = self._folder(path)
         _check_mode(mode)
+        if not replace:
+            # Refuse from plugin.yaml alone: code that will not be installed is never run.
+            self._refuse_installed(self._read_manifest(folder, None).manifest.id)
         code = self._read_code(folder, None, mode)
         manifest = code.manifest
         plugin_id = manifest.id
@@ -442,10 +445,7 @@ class PluginHost:
         existing = self._entries.get(plugin_id)
         if existing is not None:
             if not replace:
-                raise PluginConflict(
-                    f"plugin {plugin_id!r} is already installed (from {existing.folder}); "
-                    f"uninstall it first with DELETE /api/v1/plugins/{plugin_id}"
-                )
+                self._refuse_installed(plugin_id)
             return await self._replace(existing, code, folder, origin, enable=enable)
         stamp = _now()
         record: dict[str, Any] = {
@@ -630,6 +630,15 @@ class PluginHost:
         runtime = entry.runtime
         assert runtime is not None, f"plugin {entry.id!r} has no runtime"
         return runtime
+
+    def _refuse_installed(self, plugin_id: str) -> None:
+        """A 409 when ``plugin_id`` is already installed."""
+        existing = self._entries.get(plugin_id)
+        if existing is not None:
+            raise PluginConflict(
+                f"plugin {plugin_id!r} is already installed (from {existing.folder}); "
+                f"uninstall it first with DELETE /api/v1/plugins/{plugin_id}"
+            )
 
     @staticmethod
     def _folder(path: str | Path) -> Path:

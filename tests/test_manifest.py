@@ -593,3 +593,21 @@ def test_format_path() -> None:
     assert format_path(("hooks", 1, "event")) == "hooks[1].event"
     assert format_path((0, "a")) == "[0].a"
     assert format_path(()) == ""
+
+
+def test_a_billion_laughs_manifest_is_refused_quickly() -> None:
+    levels = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for n in range(9):
+        prev, name = ("a" if n == 0 else f"l{n - 1}"), f"l{n}"
+        levels.append(f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]")
+    text = "id: bomb-plugin\nname: Bomb\nversion: 1.0.0\nx:\n" + "\n".join(
+        "  " + line for line in levels
+    )
+    with pytest.raises(ManifestError, match="expands to more than"):
+        parse_manifest(text)
+
+
+def test_a_deeply_nested_manifest_is_a_yaml_error_not_a_crash() -> None:
+    text = "id: deep-plugin\nname: Deep\nversion: 1.0.0\nx: " + "[" * 50_000 + "]" * 50_000
+    with pytest.raises(ManifestError, match="nested too deeply"):
+        parse_manifest(text)

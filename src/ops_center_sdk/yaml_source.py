@@ -86,16 +86,52 @@ def load_yaml_with_lines(text: str, source: str = "<yaml>") -> tuple[Any, LineMa
     loader = _Loader(text)
     loader.name = source
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, EMPTY_LINE_MAP
-        lines: dict[KeyPath, int] = {}
-        duplicates: list[DuplicateKey] = []
-        # Walk before constructing: construction flattens merge keys (``<<``) in place.
-        _walk(loader, node, (), lines, duplicates, set())
-        return loader.construct_document(node), LineMap(lines, tuple(duplicates))
+        return _load(loader, source)
+    except RecursionError:
+        raise yaml.YAMLError(f"{source}: the document is nested too deeply") from None
     finally:
         loader.dispose()
+
+
+def _load(loader: _Loader, source: str) -> tuple[Any, LineMap]:
+    node = loader.get_single_node()
+    if node is None:
+        return None, EMPTY_LINE_MAP
+    if _expanded_size(node, {}) > MAX_NODES:
+        raise yaml.YAMLError(
+            f"{source}: the document expands to more than {MAX_NODES} values "
+            "(aliases of aliases); write the values out instead"
+        )
+    lines: dict[KeyPath, int] = {}
+    duplicates: list[DuplicateKey] = []
+    # Walk before constructing: construction flattens merge keys (``<<``) in place.
+    _walk(loader, node, (), lines, duplicates, set())
+    return loader.construct_document(node), LineMap(lines, tuple(duplicates))
+
+
+#: Most values a document may hold once its aliases (``*name``) are expanded.
+MAX_NODES = 100_000
+
+
+def _expanded_size(node: Node, sizes: dict[int, int]) -> int:
+    """How many nodes ``node`` stands for once aliases are expanded (each shared node once)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node that contains itself counts once
+    total = 1
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            total += _expanded_size(key_node, sizes) + _expanded_size(value_node, sizes)
+            if total > MAX_NODES:
+                break
+    elif isinstance(node, SequenceNode):
+        for item in node.value:
+            total += _expanded_size(item, sizes)
+            if total > MAX_NODES:
+                break
+    sizes[id(node)] = total
+    return total
 
 
 def _walk(

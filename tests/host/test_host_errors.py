@@ -106,3 +106,35 @@ async def test_unexpected_exception_is_a_logged_500(
         # The host goes on serving.
         assert (await client.get("/devices/none")).status_code == 404
     assert any("boom" in (r.exc_text or "") for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "named"),
+    [
+        ("/devices", b'{"name": "x", "metadata": {"load": NaN}}', "NaN"),
+        ("/devices", b'{"name": "x", "metadata": {"load": -Infinity}}', "-Infinity"),
+        ("/devices", b'{"name": "x", "metadata": {"load": 1e400}}', "1e400"),
+    ],
+)
+async def test_numbers_json_cannot_carry_are_invalid_json(
+    client: httpx.AsyncClient, path: str, body: bytes, named: str
+) -> None:
+    response = await client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["code"] == "invalid_json"
+    assert named in error["details"][0]["message"]
+    assert (await client.get("/devices")).json()["total"] == 0
+
+
+async def test_metrics_with_nan_are_refused_and_nothing_is_stored(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post("/devices", json={"id": "w1", "name": "web"})
+    response = await client.post(
+        "/devices/w1/metrics",
+        content=b'{"cpu_usage": NaN}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert (await client.get("/devices/w1")).json().get("last_metrics") is None

@@ -29,12 +29,13 @@ from .common import (
     require_reference,
 )
 from .fields import Name, RecordId, Text
+from .strict_json import StrictJSONRoute
 
 KIND = "alerts"
 Severity = Literal["info", "warning", "error", "critical"]
 AlertStatus = Literal["active", "acknowledged", "resolved"]
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=StrictJSONRoute)
 
 
 class AlertCreate(BaseModel):

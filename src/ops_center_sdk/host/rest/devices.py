@@ -30,6 +30,7 @@ from .common import (
     without_read_only,
 )
 from .fields import Name, RecordId, Word
+from .strict_json import StrictJSONRoute
 
 log = logging.getLogger("ops_center_sdk.host")
 
@@ -39,7 +40,7 @@ DeviceStatus = Literal["online", "offline", "maintenance", "unknown"]
 #: Usual device types; any other short word is accepted too.
 DEVICE_TYPES = ("server", "network", "storage", "container", "vm", "iot", "other")
 
-router = APIRouter(prefix="/devices", tags=["devices"])
+router = APIRouter(prefix="/devices", tags=["devices"], route_class=StrictJSONRoute)
 
 
 class DeviceFields(BaseModel):

@@ -18,8 +18,9 @@ from ...events import EVENT_CATALOG, FILTER_CATALOG, is_custom_name
 from ..auth import APIKeys, Principal
 from ..errors import InvalidRequest, PermissionDenied
 from .common import Host
+from .strict_json import StrictJSONRoute
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], route_class=StrictJSONRoute)
 
 
 async def require_admin(request: Request) -> Principal:

@@ -29,6 +29,7 @@ from ..limits import BodySizeLimit
 from ..marketplace import Marketplace
 from ..store import Record
 from .common import PageQuery, only_query
+from .strict_json import StrictJSONRoute
 
 PREFIX = "/marketplace"
 #: The full path packages are uploaded to (the one that takes large bodies).
@@ -42,7 +43,7 @@ _PACKAGE_TYPES = (
     "application/x-compressed-tar",
 )
 
-router = APIRouter(prefix=PREFIX, tags=["marketplace"])
+router = APIRouter(prefix=PREFIX, tags=["marketplace"], route_class=StrictJSONRoute)
 
 
 def marketplace(request: Request) -> Marketplace:

@@ -20,10 +20,11 @@ from .common import (
     require_record,
 )
 from .fields import Name, RecordId, Text
+from .strict_json import StrictJSONRoute
 
 KIND = "organizations"
 
-router = APIRouter(prefix="/organizations", tags=["organizations"])
+router = APIRouter(prefix="/organizations", tags=["organizations"], route_class=StrictJSONRoute)
 
 
 class OrganizationCreate(BaseModel):

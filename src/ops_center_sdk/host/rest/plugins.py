@@ -28,8 +28,9 @@ from ..plugin_errors import PluginUnavailable
 from ..plugin_host import PluginHost, key_owner
 from ..runtime import IN_PROCESS, PROCESS
 from .common import PageQuery, only_query, permission
+from .strict_json import StrictJSONRoute
 
-router = APIRouter(prefix="/plugins", tags=["plugins"])
+router = APIRouter(prefix="/plugins", tags=["plugins"], route_class=StrictJSONRoute)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 

@@ -26,12 +26,13 @@ from .common import (
     validated,
 )
 from .fields import RecordId
+from .strict_json import StrictJSONRoute
 
 KIND = "users"
 Role = Literal["admin", "operator", "viewer"]
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=StrictJSONRoute)
 
 
 def _email(value: str) -> str:

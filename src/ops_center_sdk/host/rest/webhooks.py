@@ -31,10 +31,11 @@ from .common import (
     require_record,
 )
 from .fields import RecordId, Text
+from .strict_json import StrictJSONRoute
 
 KIND = "webhooks"
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=StrictJSONRoute)
 
 
 def _url(value: str) -> str:

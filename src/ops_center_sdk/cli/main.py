@@ -7,6 +7,7 @@ uvicorn, ...) is imported when that command runs, so ``--help`` starts fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 
@@ -28,40 +29,86 @@ EPILOG = """examples:
 Run 'ops-center-plugin COMMAND --help' for a command's options."""
 
 
-class CommandParser(argparse.ArgumentParser):
-    """A command's parser that adds its arguments only when the command is used.
+class CommandSpec:
+    """A command's parser, recorded now and built only when that command is used.
 
-    ``add_argument`` calls are recorded and replayed when the parser parses
-    or formats help, so ``--help`` and each command pay only for their own
-    arguments (every argument costs argparse a formatter).
+    Building an ``ArgumentParser`` costs argparse a translation lookup per
+    message; ``--help`` and each command pay only for their own parser.
     """
 
+    def __init__(
+        self, parser_class: type[argparse.ArgumentParser], options: dict[str, Any]
+    ) -> None:
+        self._parser_class = parser_class
+        self._options = options
+        self._calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        self._calls.append(("add_argument", args, kwargs))
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        self._calls.append(("set_defaults", (), kwargs))
+
+    def build(self) -> argparse.ArgumentParser:
+        parser = self._parser_class(**self._options)
+        for method, args, kwargs in self._calls:
+            getattr(parser, method)(*args, **kwargs)
+        return parser
+
+
+class CommandParsers(dict[str, object]):
+    """Command name -> parser, building each :class:`CommandSpec` on first use."""
+
+    def __getitem__(self, name: str) -> argparse.ArgumentParser:
+        value = super().__getitem__(name)
+        if isinstance(value, CommandSpec):
+            built = value.build()
+            super().__setitem__(name, built)
+            return built
+        assert isinstance(value, argparse.ArgumentParser)
+        return value
+
+
+class LazyCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Sub-commands whose parsers are built only when they run."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._pending: list[tuple[tuple[Any, ...], dict[str, Any]]] | None = []
         super().__init__(*args, **kwargs)
+        self._name_parser_map = CommandParsers()
+        self.choices = self._name_parser_map
 
-    def add_argument(self, *args: Any, **kwargs: Any) -> Any:
-        if self._pending is not None:
-            self._pending.append((args, kwargs))
-            return None
-        return super().add_argument(*args, **kwargs)
+    def add_parser(self, name: str, **kwargs: Any) -> CommandSpec:  # type: ignore[override,unused-ignore]
+        kwargs.setdefault("prog", f"{self._prog_prefix} {name}")
+        help_text = kwargs.pop("help", None)
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), help_text))
+        spec = CommandSpec(self._parser_class, kwargs)
+        dict.__setitem__(self._name_parser_map, name, spec)
+        return spec
 
-    def _add_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        for args, kwargs in pending or ():
-            super().add_argument(*args, **kwargs)
 
-    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
-        self._add_pending()
-        return super().parse_known_args(*args, **kwargs)
+class ExamplesHelpFormatter(argparse.HelpFormatter):
+    """Wraps descriptions to the terminal; keeps an epilog of examples as written."""
 
-    def format_usage(self) -> str:
-        self._add_pending()
-        return super().format_usage()
+    def __init__(self, prog: str, **kwargs: Any) -> None:
+        # argparse would import shutil (and with it zlib, bz2 and lzma) for the width.
+        kwargs.setdefault("width", _terminal_width())
+        super().__init__(prog, **kwargs)
 
-    def format_help(self) -> str:
-        self._add_pending()
-        return super().format_help()
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def _terminal_width() -> int:
+    """Columns for help text: $COLUMNS, else the terminal's, else 80 (less 2, as argparse)."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return max(int(columns) - 2, 20)
+    try:
+        return max(os.get_terminal_size(sys.stdout.fileno()).columns - 2, 20)
+    except (OSError, ValueError):
+        return 78
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,12 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ops-center-plugin",
         description="Build, run, test and ship Ops-Center plugins.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(
-        title="commands", metavar="COMMAND", parser_class=CommandParser
-    )
+    parser.register("action", "parsers", LazyCommands)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    assert isinstance(commands, LazyCommands)
 
     serve = commands.add_parser(
         "serve",
@@ -83,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the plugin in PATH as its own FastAPI app: it installs on its "
         "first start, is enabled while it runs and is disabled when it stops.",
         epilog="example:\n  ops-center-plugin serve examples/device_anomaly_detector --port 8080",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesHelpFormatter,
     )
     serve.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -101,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  export OPS_CENTER_API_KEY=dev-key\n"
         "  ops-center-plugin dev examples/device_anomaly_detector --port 8000\n"
         "  ops-center-plugin dev examples/device_anomaly_detector --process",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesHelpFormatter,
     )
     dev.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
     dev.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
@@ -122,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "it or cannot be reached, 2 for bad arguments.",
         epilog="example:\n  ops-center-plugin emit device.metrics_updated "
         '--data \'{"device_id": "web-1", "metrics": {"cpu_usage": 97}}\'',
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ExamplesHelpFormatter,
     )
     emit.add_argument("event", help="event name, e.g. device.metrics_updated")
     emit.add_argument("--data", default="{}", help="the payload, a JSON object (default: {})")
@@ -137,20 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class ExamplesHelpFormatter(argparse.HelpFormatter):
-    """Wraps descriptions to the terminal; keeps an epilog of examples as written."""
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if text.startswith("example"):
-            return "".join(indent + line for line in text.splitlines(keepends=True))
-        return super()._fill_text(text, width, indent)
-
-
 PLUGIN_TYPES = ("backend", "frontend", "hybrid", "container")
 CATEGORIES = ("monitoring", "ai", "security", "integration", "analytics")
 
 
-def add_package_commands(commands: argparse._SubParsersAction[CommandParser]) -> None:
+def add_package_commands(commands: LazyCommands) -> None:
     """``init``, ``validate``, ``build`` and ``publish``: from a new folder to a marketplace."""
     raw = ExamplesHelpFormatter
     init = commands.add_parser(

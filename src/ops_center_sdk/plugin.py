@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -307,19 +307,22 @@ class Plugin:
 
     # ==================== runtime ====================
 
-    async def dispatch(
+    # dispatch, apply_filters and emit hand back the registry's coroutine
+    # rather than wrapping it in one more: they sit on every event's path.
+
+    def dispatch(
         self, event: str, payload: Mapping[str, Any] | None = None, /, **kwargs: Any
-    ) -> DispatchReport:
-        """Run this plugin's action handlers for ``event``."""
-        return await self.hooks.dispatch(event, payload, **kwargs)
+    ) -> Coroutine[Any, Any, DispatchReport]:
+        """Run this plugin's action handlers for ``event``: ``await plugin.dispatch(...)``."""
+        return self.hooks.dispatch(event, payload, **kwargs)
 
-    async def apply_filters(self, name: str, value: Any) -> Any:
-        """Run this plugin's filter chain ``name`` on ``value``; return the result."""
-        return await self.hooks.apply_filters(name, value)
+    def apply_filters(self, name: str, value: Any) -> Coroutine[Any, Any, Any]:
+        """Run this plugin's filter chain ``name`` on ``value``; await it for the result."""
+        return self.hooks.apply_filters(name, value)
 
-    async def emit(self, event: str, **payload: Any) -> DispatchReport:
+    def emit(self, event: str, **payload: Any) -> Coroutine[Any, Any, DispatchReport]:
         """Fire one of the plugin's own events (``<id>.<name>``) to its handlers."""
-        return await self.hooks.dispatch(event, payload)
+        return self.hooks.dispatch(event, payload)
 
     async def install(self) -> None:
         """Run ``on_install`` handlers and remember that the plugin is installed."""

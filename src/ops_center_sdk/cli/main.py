@@ -190,7 +190,6 @@ CATEGORIES = ("monitoring", "ai", "security", "integration", "analytics")
 
 def add_package_commands(commands: LazyCommands) -> None:
     """``init``, ``validate``, ``build`` and ``publish``: from a new folder to a marketplace."""
-    raw = ExamplesHelpFormatter
     init = commands.add_parser(
         "init",
         help="create a new plugin folder",
@@ -207,7 +206,7 @@ def add_package_commands(commands: LazyCommands) -> None:
   ops-center-plugin init status-page --type frontend --no-input
 
 exit codes: 0 created, 1 the folder exists or cannot be written, 2 bad options""",
-        formatter_class=raw,
+        formatter_class=ExamplesHelpFormatter,
     )
     init.add_argument("folder", metavar="NAME", help="folder to create; its name is the plugin id")
     init.add_argument("--name", help="display name (default: NAME in title case)")
@@ -236,7 +235,7 @@ exit codes: 0 created, 1 the folder exists or cannot be written, 2 bad options""
   ops-center-plugin validate path/to/my-plugin --json | jq '.findings[]'
 
 exit codes: 0 valid (warnings allowed), 1 not valid, 2 bad options""",
-        formatter_class=raw,
+        formatter_class=ExamplesHelpFormatter,
     )
     validate.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
     validate.add_argument("--json", action="store_true", help="print the findings as JSON")
@@ -256,7 +255,7 @@ exit codes: 0 valid (warnings allowed), 1 not valid, 2 bad options""",
   cd dist && sha256sum -c my-plugin-1.0.0.tar.gz.sha256
 
 exit codes: 0 built, 1 invalid plugin or build failure, 2 bad options""",
-        formatter_class=raw,
+        formatter_class=ExamplesHelpFormatter,
     )
     build.add_argument("path", nargs="?", default=".", help="plugin folder (default: .)")
     build.add_argument("--output", "-o", metavar="DIR", help="where to write (default: PATH/dist)")
@@ -279,7 +278,7 @@ exit codes: 0 built, 1 invalid plugin or build failure, 2 bad options""",
   ops-center-plugin publish dist/my-plugin-1.0.0.tar.gz
 
 exit codes: 0 published, 1 refused or failed, 2 missing URL or key, or bad options""",
-        formatter_class=raw,
+        formatter_class=ExamplesHelpFormatter,
     )
     publish.add_argument(
         "path", nargs="?", default=".", help="plugin folder or .tar.gz package (default: .)"

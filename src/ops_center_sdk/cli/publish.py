@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from .admin_key import DEFAULT_DATA_DIR, KEY_ENV, URL_ENV, saved_admin_key
 from .output import Output, human_size
 
 if TYPE_CHECKING:
     import httpx
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-URL_ENV = "OPS_CENTER_API_URL"
-KEY_ENV = "OPS_CENTER_API_KEY"
 UPLOAD_ENDPOINT = "/marketplace/plugins"
 CHECKSUM_HEADER = "X-Checksum-Sha256"
 _CHUNK = 64 * 1024
@@ -105,8 +104,6 @@ def api_key(given: str | None, url: str, folder: Path, output: Output) -> str:
         return key
     hostname = urlsplit(url).hostname or ""
     if is_loopback(hostname):
-        from .admin_key import DEFAULT_DATA_DIR, saved_admin_key
-
         base = folder if folder.is_dir() else folder.parent
         for data_dir in dict.fromkeys((base / DEFAULT_DATA_DIR, DEFAULT_DATA_DIR)):
             saved = saved_admin_key(data_dir)

@@ -32,6 +32,10 @@ log = logging.getLogger("ops_center_sdk.host")
 
 T = TypeVar("T")
 
+#: 4xx answers worth retrying (timeout, conflict, too early, too many requests);
+#: any other 4xx says the receiver will never take the item.
+RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -171,6 +171,10 @@ class _Services:
     loaded: LoadedPlugin
     config: Config
 
+    @property
+    def manifest(self) -> Manifest:
+        return self.loaded.manifest
+
 
 class PluginHost:
     """Installs and runs plugins inside a host app made by ``create_host_app``.
@@ -241,7 +245,7 @@ class PluginHost:
         runtime = entry.runtime
         permissions = runtime.manifest.permissions if runtime is not None else None
         running = runtime.describe() if runtime is not None else {}
-        described: dict[str, Any] = {
+        return {
             "id": entry.id,
             "name": record.get("name", entry.id),
             "version": record.get("version"),
@@ -249,9 +253,7 @@ class PluginHost:
             "status": entry.status,
             "enabled": entry.enabled,
             "mode": entry.mode,
-            "state": running.get("state", "stopped"),
-            "healthy": bool(running.get("healthy")) and entry.enabled,
-            "restarts": running.get("restarts", 0),
+            **_run_state(entry, running),
             "process": running.get("process"),
             "source": record.get("source"),
             "permissions": list(permissions or ()) if runtime is not None else None,
@@ -262,7 +264,6 @@ class PluginHost:
             "updated_at": record.get("updated_at"),
             "error": entry.error,
         }
-        return described
 
     def route_paths(self, entry: InstalledPlugin) -> list[dict[str, Any]]:
         """The plugin's routes as ``{"path": "/plugins/<id>/status", "methods": [...]}``."""
@@ -291,9 +292,7 @@ class PluginHost:
             "enabled": entry.enabled,
             "loaded": runtime is not None,
             "mode": entry.mode,
-            "state": running.get("state", "stopped"),
-            "healthy": bool(running.get("healthy")) and entry.enabled,
-            "restarts": running.get("restarts", 0),
+            **_run_state(entry, running),
             "version": entry.record.get("version"),
             "last_error": entry.error,
             "hook_failures": sum(h["failures"] for h in hooks),
@@ -462,7 +461,7 @@ class PluginHost:
         entry = self._new_entry(record)
         async with entry.lock:
             try:
-                await self._bring_in(entry, code, installed=False)
+                await self._bring_in(entry, self._prepare(entry, code), installed=False)
                 await self._ensure_installed(entry)
                 if not enable:
                     await self._runtime(entry).disable()  # a process started to install it stops
@@ -498,7 +497,7 @@ class PluginHost:
             if isinstance(code, _ProcessCode) and isinstance(runtime, ProcessRuntime):
                 await self._restart_process(entry, runtime, code)
             else:
-                await self._swap(entry, code)
+                await self._swap(entry, self._prepare(entry, code))
         return entry
 
     async def enable(self, plugin_id: str) -> InstalledPlugin:
@@ -688,19 +687,26 @@ class PluginHost:
     async def _load(self, entry: InstalledPlugin) -> None:
         """Bring the code in from the entry's folder, the way its record says it runs."""
         code = self._read_code(entry.folder, entry.id, entry.mode)
-        await self._bring_in(entry, code, installed=True)
+        await self._bring_in(entry, self._prepare(entry, code), installed=True)
 
     async def _bring_in(
-        self, entry: InstalledPlugin, code: LoadedPlugin | _ProcessCode, *, installed: bool
+        self, entry: InstalledPlugin, code: _Services | _ProcessCode, *, installed: bool
     ) -> None:
         if isinstance(code, _ProcessCode):
             await self._attach_process(entry, code, installed=installed)
         else:
-            await self._apply(entry, self._prepare(entry, code))
+            await self._apply(entry, code)
 
-    def _prepare(self, entry: InstalledPlugin, loaded: LoadedPlugin) -> _Services:
-        """Check what the new code needs (its config) without touching what runs."""
-        return _Services(loaded, self._config_for(entry, loaded.manifest, loaded.folder))
+    def _prepare(
+        self, entry: InstalledPlugin, code: LoadedPlugin | _ProcessCode
+    ) -> _Services | _ProcessCode:
+        """Check what imported code needs (its config) without touching what runs.
+
+        A process's code is returned as it is: its config is built when it is attached.
+        """
+        if isinstance(code, _ProcessCode):
+            return code
+        return _Services(code, self._config_for(entry, code.manifest, code.folder))
 
     @staticmethod
     def _config_for(entry: InstalledPlugin, manifest: Manifest, folder: Path) -> Config:
@@ -721,8 +727,7 @@ class PluginHost:
         if entry.storage is None:
             entry.storage = open_storage(entry.id, self._storage_url(entry.id))
         granted = tuple(plugin.permissions or ())
-        self.keys.revoke_owner(key_owner(entry.id))
-        key = self.keys.issue(key_owner(entry.id), granted)
+        key = self._new_key(entry, granted)
         api = APIClient(self.api_url, key, permissions=granted, transport=self._transport)
         state = Storage(entry.storage.backend, system_namespace(entry.id))
         scheduler = Scheduler(owner=entry.id, clock=plugin.clock, state=state)
@@ -732,6 +737,11 @@ class PluginHost:
         entry.logs.attach(plugin.logger)
         entry.loaded = services.loaded
         entry.runtime = InProcessRuntime(plugin)
+
+    def _new_key(self, entry: InstalledPlugin, granted: tuple[str, ...]) -> str:
+        """A fresh API key for the plugin, granting ``granted``; its earlier keys are revoked."""
+        self.keys.revoke_owner(key_owner(entry.id))
+        return self.keys.issue(key_owner(entry.id), granted)
 
     async def _attach_process(
         self, entry: InstalledPlugin, code: _ProcessCode, *, installed: bool
@@ -773,9 +783,7 @@ class PluginHost:
     def _process_environment(self, entry: InstalledPlugin) -> dict[str, str]:
         """What a plugin process gets: its own key, secret, URLs and data folder."""
         runtime = self._runtime(entry)
-        granted = tuple(runtime.manifest.permissions or ())
-        self.keys.revoke_owner(key_owner(entry.id))
-        key = self.keys.issue(key_owner(entry.id), granted)
+        key = self._new_key(entry, tuple(runtime.manifest.permissions or ()))
         environment = {
             name: value
             for name, value in os.environ.items()
@@ -837,10 +845,9 @@ class PluginHost:
                     await self._enable_quietly(entry)
                 return entry
             try:
-                if isinstance(code, LoadedPlugin):
-                    self._prepare(entry, code)
-                else:
-                    self._config_for(entry, code.manifest, code.folder)
+                ready = self._prepare(entry, code)
+                if isinstance(ready, _ProcessCode):
+                    self._config_for(entry, ready.manifest, ready.folder)
             except HostError as exc:
                 self._failed(entry, "install", exc)
                 raise
@@ -852,18 +859,18 @@ class PluginHost:
                 mode=mode,
                 **({"enabled": True} if enable else {}),
             )
-            await self._swap(entry, code, quiet=True)
+            await self._swap(entry, ready, quiet=True)
         return entry
 
     async def _swap(
-        self, entry: InstalledPlugin, code: LoadedPlugin | _ProcessCode, *, quiet: bool = False
+        self, entry: InstalledPlugin, code: _Services | _ProcessCode, *, quiet: bool = False
     ) -> None:
         """Stop the running version, wire the new one, start it if it should run.
 
-        With ``quiet`` a failure to enable is only recorded on the entry.
+        ``code`` comes from :meth:`_prepare`, so an imported plugin's config was
+        checked before anything running is touched. With ``quiet`` a failure to
+        enable is only recorded on the entry.
         """
-        if isinstance(code, LoadedPlugin):
-            self._prepare(entry, code)  # raises before anything running is touched
         old = entry.runtime
         await self._deactivate(entry)
         if old is not None:
@@ -1061,6 +1068,15 @@ class _ProcessCode:
 
     folder: Path
     manifest: Manifest
+
+
+def _run_state(entry: InstalledPlugin, running: Mapping[str, Any]) -> dict[str, Any]:
+    """``state``, ``healthy`` and ``restarts`` from the runtime's ``describe()``."""
+    return {
+        "state": running.get("state", "stopped"),
+        "healthy": bool(running.get("healthy")) and entry.enabled,
+        "restarts": running.get("restarts", 0),
+    }
 
 
 def _metadata(manifest: Manifest) -> dict[str, Any]:

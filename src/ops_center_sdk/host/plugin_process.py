@@ -11,7 +11,7 @@ a process that fails to start.
 
     process = PluginProcess("my-plugin", folder, env)
     await process.start()
-    await process.wait_ready(client, timeout=30)   # GET /_ops/health answers
+    await process.wait_ready(client, within=30)    # GET /_ops/health answers
     await process.stop()                            # SIGTERM, then SIGKILL
 """
 
@@ -78,7 +78,6 @@ class PluginProcess:
         self.env = dict(env)
         self.port = 0
         self.stopping = False
-        self.started_at = 0.0
         self.failure: dict[str, Any] | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -142,7 +141,6 @@ class PluginProcess:
             # The child holds its own copy; keeping ours would queue connections
             # to a dead process forever instead of refusing them.
             listener.close()
-        self.started_at = time.monotonic()
         self._reader = asyncio.create_task(
             self._read_output(), name=f"ops-center-plugin-output:{self.plugin_id}"
         )

@@ -75,9 +75,6 @@ class PluginRoutes:
             self._app.router.routes[:] = [r for r in self._app.router.routes if id(r) not in gone]
             self._app.openapi_schema = None
 
-    def is_mounted(self, plugin_id: str) -> bool:
-        return plugin_id in self._routers
-
     def close(self) -> None:
         """Unmount every plugin and leave the app's route table as it was."""
         for plugin_id in list(self._routers):

@@ -50,7 +50,7 @@ from ..signing import SIGNATURE_HEADER, sign_delivery
 from .bus import EventEnvelope
 from .dead_letters import DeadLetters, envelope_of
 from .errors import HostError
-from .outbox import Outbox, Outcome, RetryPolicy
+from .outbox import RETRYABLE_4XX, Outbox, Outcome, RetryPolicy
 from .plugin_errors import PluginProblem, PluginUnavailable
 from .plugin_process import PluginProcess, ProcessStartError
 from .plugin_proxy import PluginProxy
@@ -61,9 +61,6 @@ if TYPE_CHECKING:
     from ..manifest import Manifest
 
 log = logging.getLogger("ops_center_sdk.host.process")
-
-#: Answers that say the plugin will never take this event: no retry.
-_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 
 
 @dataclass(frozen=True)
@@ -544,7 +541,7 @@ class ProcessRuntime:
                 f"the plugin answered 200 with an unexpected body {response.text[:200]!r}",
                 status_code=200,
             )
-        final = 400 <= status < 500 and status not in _RETRYABLE_4XX
+        final = 400 <= status < 500 and status not in RETRYABLE_4XX
         return Outcome.failed(_error_message(response)[1], status_code=status, final=final)
 
     @staticmethod

@@ -40,7 +40,7 @@ from .. import __version__
 from ..signing import SIGNATURE_HEADER, sign_delivery
 from .bus import EventBus, EventEnvelope
 from .dead_letters import envelope_of
-from .outbox import Outbox, Outcome, RetryPolicy
+from .outbox import RETRYABLE_4XX, Outbox, Outcome, RetryPolicy
 from .store import HostStore, Record, RecordPage
 
 log = logging.getLogger("ops_center_sdk.host.webhooks")
@@ -52,8 +52,6 @@ DELIVERY_KIND = "webhook_deliveries"
 EVENT_HEADER = "X-Ops-Center-Event"
 EVENT_ID_HEADER = "X-Ops-Center-Event-Id"
 DELIVERY_HEADER = "X-Ops-Center-Delivery"
-
-_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 
 
 @dataclass(frozen=True)
@@ -202,7 +200,7 @@ class WebhookSender:
         status = response.status_code
         if 200 <= status < 300:
             return Outcome.ok(status)
-        final = status < 500 and status not in _RETRYABLE_4XX
+        final = status < 500 and status not in RETRYABLE_4XX
         return Outcome.failed(f"{status}: {response.text[:200]!r}", status_code=status, final=final)
 
     def _attempted(self, delivery: _Delivery, attempts: int, outcome: Outcome) -> None:

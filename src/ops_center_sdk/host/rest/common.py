@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -19,6 +19,8 @@ from ..auth import Principal, require
 from ..bus import EventBus
 from ..errors import Conflict, InvalidRequest, NotFound
 from ..store import HostStore, Record, RecordExists, RecordPage
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
@@ -81,6 +83,10 @@ class Paging:
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
+
+    def window(self, items: Sequence[T]) -> list[T]:
+        """This page's part of ``items`` (a listing held whole in memory)."""
+        return list(items[self.offset : self.offset + self.page_size])
 
     def response(self, found: RecordPage) -> dict[str, Any]:
         """The list response body: ``items``, ``page``, ``page_size``, ``total``."""

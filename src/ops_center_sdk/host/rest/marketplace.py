@@ -27,8 +27,8 @@ from ..auth import Principal, require
 from ..errors import HostError
 from ..limits import BodySizeLimit
 from ..marketplace import Marketplace
-from ..store import Record
-from .common import PageQuery, only_query
+from ..store import Record, RecordPage
+from .common import PageQuery, Paging, only_query
 from .strict_json import StrictJSONRoute
 
 PREFIX = "/marketplace"
@@ -55,14 +55,8 @@ def marketplace(request: Request) -> Marketplace:
 Market = Annotated[Marketplace, Depends(marketplace)]
 
 
-def _page(items: list[Record], paging: Any) -> dict[str, Any]:
-    start = paging.offset
-    return {
-        "items": items[start : start + paging.page_size],
-        "page": paging.page,
-        "page_size": paging.page_size,
-        "total": len(items),
-    }
+def _page(items: list[Record], paging: Paging) -> dict[str, Any]:
+    return paging.response(RecordPage(paging.window(items), len(items)))
 
 
 @router.post(

@@ -27,6 +27,7 @@ from ..errors import InvalidRequest, NotFound, PermissionDenied
 from ..plugin_errors import PluginUnavailable
 from ..plugin_host import PluginHost, key_owner
 from ..runtime import IN_PROCESS, PROCESS
+from ..store import RecordPage
 from .common import PageQuery, only_query, permission
 from .strict_json import StrictJSONRoute
 
@@ -91,13 +92,8 @@ async def list_plugins(
 ) -> dict[str, Any]:
     """One page of installed plugins, in install order."""
     found = [e for e in plugins.installed() if status is None or e.status == status]
-    page = found[paging.offset : paging.offset + paging.page_size]
-    return {
-        "items": [plugins.describe(entry) for entry in page],
-        "page": paging.page,
-        "page_size": paging.page_size,
-        "total": len(found),
-    }
+    described = [plugins.describe(entry) for entry in paging.window(found)]
+    return paging.response(RecordPage(described, len(found)))
 
 
 @router.get(

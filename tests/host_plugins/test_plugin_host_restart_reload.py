@@ -124,6 +124,17 @@ async def test_a_reload_that_fails_keeps_the_old_version_serving(
     assert bad_schema.value.code == "invalid_manifest"
     manifest.write_text(manifest.read_text().replace("maximum: 'ten'", "maximum: 10"))
 
+    # A config.yaml that breaks the schema: refused, kept as the plugin's last error.
+    config = folder / "config.yaml"
+    config.write_text("threshold: 99\n")
+    with pytest.raises(PluginProblem) as bad_config:
+        await host.plugins.reload("recorder")
+    assert bad_config.value.code == "invalid_config"
+    described = (await host.http.get("/api/v1/plugins/recorder")).json()
+    assert (described["status"], described["error"]["phase"]) == ("enabled", "reload")
+    assert "threshold" in described["error"]["message"]
+    config.unlink()
+
     await host.plugins.reload("recorder")
     described = (await host.http.get("/api/v1/plugins/recorder")).json()
     assert (described["status"], described["error"]) == ("enabled", None)

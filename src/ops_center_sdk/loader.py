@@ -6,13 +6,17 @@ host, the testing kit), so they all agree on what a plugin folder is.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import re
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING
 
 from .errors import OpsCenterError
@@ -83,18 +87,68 @@ def load_plugin(
     return LoadedPlugin(root, manifest, module, plugin)
 
 
+class SourceOnlyLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a plugin's module from its source every time, never from ``__pycache__``.
+
+    Python trusts a cached ``.pyc`` when the source's size and modification
+    second match; a plugin file saved twice within one second with the same
+    size (an edit under ``dev``) would otherwise run its old code after a
+    reload. Plugin modules are small: compiling them costs little.
+    """
+
+    def get_code(self, fullname: str) -> CodeType:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
+class PluginSourceFinder(importlib.abc.MetaPathFinder):
+    """Gives the modules inside plugin folders a :class:`SourceOnlyLoader`."""
+
+    def __init__(self) -> None:
+        self.roots: set[Path] = set()
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            return None
+        origin = Path(spec.origin).resolve()
+        if not any(origin.is_relative_to(root) for root in self.roots):
+            return None
+        if {"site-packages", "dist-packages"} & set(origin.parts):
+            return None  # installed packages (a virtualenv inside the plugin folder) keep theirs
+        return importlib.util.spec_from_file_location(
+            fullname,
+            spec.origin,
+            loader=SourceOnlyLoader(fullname, spec.origin),
+            submodule_search_locations=spec.submodule_search_locations,
+        )
+
+
+_plugin_sources = PluginSourceFinder()
+
+
+def _read_sources_of(root: Path) -> None:
+    """Import the modules under ``root`` from their source (see :class:`SourceOnlyLoader`)."""
+    _plugin_sources.roots.add(root)
+    if _plugin_sources not in sys.meta_path:
+        sys.meta_path.insert(0, _plugin_sources)
+
+
 def _import_file(name: str, entry: Path, root: Path) -> ModuleType:
     if "ops_center_plugins" not in sys.modules:
         namespace = ModuleType("ops_center_plugins")
         namespace.__path__ = []
         sys.modules["ops_center_plugins"] = namespace
-    spec = importlib.util.spec_from_file_location(name, entry)
+    loader = SourceOnlyLoader(name, str(entry))
+    spec = importlib.util.spec_from_file_location(name, entry, loader=loader)
     if spec is None or spec.loader is None:
         raise PluginLoadError(f"{entry}: cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
     folder = str(root)
     if folder not in sys.path:
         sys.path.insert(0, folder)
+    _read_sources_of(root)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import py_compile
 from pathlib import Path
 
 import pytest
@@ -91,7 +93,11 @@ async def test_reload_runs_new_code_on_the_same_storage(
     await host.settle()
     assert (await host.http.get("/plugins/counter/status")).json() == {"label": "v1", "devices": 1}
 
-    (folder / "helpers.py").write_text("def label():\n    return 'v2'\n")
+    helpers = folder / "helpers.py"
+    py_compile.compile(str(helpers))  # bytecode, as Python caches it when allowed to
+    stat = helpers.stat()
+    helpers.write_text("def label():\n    return 'v2'\n")  # same size...
+    os.utime(helpers, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ...and the same mtime
     await host.plugins.reload("counter")
     assert (await host.http.get("/plugins/counter/status")).json() == {"label": "v2", "devices": 1}
     await host.http.post("/api/v1/devices", json={"name": "Db"})

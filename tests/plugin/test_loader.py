@@ -62,3 +62,17 @@ def test_a_broken_manifest_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_plugin(folder)
     assert "plugin.yaml:4" in str(caught.value)
+
+
+def test_a_fresh_load_never_runs_stale_bytecode(tmp_path: Path) -> None:
+    import os
+    import py_compile
+
+    folder = make(tmp_path, main=GOOD + "LABEL = 'v1'\n")
+    entry = folder / "main.py"
+    assert load_plugin(folder).module.LABEL == "v1"
+    py_compile.compile(str(entry))  # a cached .pyc, as Python writes when allowed
+    stat = entry.stat()
+    entry.write_text(GOOD + "LABEL = 'v2'\n")  # same size, and the same mtime below
+    os.utime(entry, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert load_plugin(folder, fresh=True).module.LABEL == "v2"

@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import ManifestError, Problem
+from .errors import HookError, ManifestError, Problem
+from .events import is_custom_name
 from .hooks import DispatchReport, HookRegistry
 from .hooks.handler import handler_name
 from .routes import RouteSpec, check_no_duplicate, make_route
@@ -321,7 +322,18 @@ class Plugin:
         return self.hooks.apply_filters(name, value)
 
     def emit(self, event: str, **payload: Any) -> Coroutine[Any, Any, DispatchReport]:
-        """Fire one of the plugin's own events (``<id>.<name>``) to its handlers."""
+        """Fire one of the plugin's own events (``<id>.<name>``) to its handlers.
+
+        Catalog events (``device.created``...) come from Ops-Center, not from a
+        plugin: emitting one raises :class:`~ops_center_sdk.errors.HookError`
+        (in a test, use ``trigger_hook``).
+        """
+        if not is_custom_name(event, self.id):
+            raise HookError(
+                f"plugin {self.id!r} can only emit its own events, named "
+                f"'{self.id}.<name>', not {event!r}; catalog events come from Ops-Center "
+                "(in a test: ops_center_sdk.testing.trigger_hook)"
+            )
         return self.hooks.dispatch(event, payload)
 
     async def install(self) -> None:

@@ -188,3 +188,12 @@ async def test_custom_events_in_the_plugins_namespace() -> None:
 
     await plugin.emit("test-plugin.batch_done", size=3)
     assert seen == [3]
+
+
+async def test_a_plugin_emits_only_its_own_events() -> None:
+    plugin = create_test_plugin("test-plugin")
+    with pytest.raises(HookError, match="can only emit its own events") as caught:
+        await plugin.emit("device.created", device_id="d", device_data={})
+    assert "trigger_hook" in str(caught.value)
+    with pytest.raises(HookError):
+        await plugin.emit("other-plugin.done")

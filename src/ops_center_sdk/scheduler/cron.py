@@ -104,7 +104,8 @@ class CronSchedule:
                     return run.astimezone(UTC)
         except CroniterBadDateError:
             raise CronError(
-                f"cron expression {self.expression!r} has no run time after {moment.isoformat()}"
+                f"cron expression {self.expression!r} never runs (no date matches its "
+                f"day-of-month, month and day-of-week fields; looked after {moment.isoformat()})"
             ) from None
         except CroniterError as exc:
             raise CronError(f"invalid cron expression {self.expression!r}: {exc}") from None

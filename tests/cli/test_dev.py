@@ -6,14 +6,11 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import stat
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dev_server import DevServer
 from ops_center_sdk.cli.admin_key import admin_key
 from ops_center_sdk.cli.dev import DevSession
 from ops_center_sdk.cli.main import main
@@ -37,58 +35,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class DevProcess:
-    """A running `ops-center-plugin dev`, its output collected as it comes."""
-
-    def __init__(self, command: list[str], *, env: dict[str, str], cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_until(self, check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (
-                f"dev exited while waiting for {what}:\n{self.output}"
-            )
-            try:
-                if check():
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}; output:\n{self.output}")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self._reader.join(timeout=5)
-        return code
-
-
 @contextmanager
-def dev_host(plugin: Path, data: Path, port: int) -> Iterator[DevProcess]:
+def dev_host(plugin: Path, data: Path, port: int) -> Iterator[DevServer]:
     env = {**os.environ, "OPS_CENTER_API_KEY": KEY}
     env.pop("OPS_CENTER_STORAGE_URL", None)
     command = [sys.executable, "-m", "ops_center_sdk", "dev", str(plugin)]
     command += ["--port", str(port), "--data-dir", str(data)]
-    dev = DevProcess(command, env=env, cwd=plugin.parent)
+    dev = DevServer(command, env, plugin.parent)
     try:
         yield dev
     finally:

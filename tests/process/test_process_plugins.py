@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +19,8 @@ from process_kit import (
     is_running,
     served_host,
 )
+
+from dev_server import DevServer
 
 pytestmark = pytest.mark.slow
 
@@ -90,50 +87,6 @@ async def test_the_spec_plugin_gives_the_same_results_in_either_mode(
         assert (await host.http.get("/plugins/my-plugin/status")).status_code == 503
         stopped = await host.get("/api/v1/plugins/my-plugin")
         assert (stopped["state"], stopped["healthy"]) == ("stopped", False)
-
-
-class DevServer:
-    """``ops-center-plugin dev`` as a user runs it, its output collected."""
-
-    def __init__(self, command: list[str], env: dict[str, str], cwd: Path) -> None:
-        self.process = subprocess.Popen(
-            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_until(self, check: Callable[[], Any], what: str, within: float = 20.0) -> Any:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"dev exited waiting for {what}:\n{self.output}"
-            try:
-                value = check()
-            except httpx.TransportError:
-                value = None
-            if value:
-                return value
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.output}")
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            code = self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
-        self._reader.join(timeout=5)
-        return code
 
 
 def test_dev_process_runs_the_example_as_its_own_process(

@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import sqlite3
 import sys
 import textwrap
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,9 +33,7 @@ from ops_center_sdk.storage import (
     Storage,
     StorageBackend,
 )
-
-REDIS_URL = os.environ.get("OPS_CENTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-NO_REDIS = os.environ.get("OPS_CENTER_TEST_NO_REDIS") == "1"
+from redis_kit import REDIS_URL
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 NAMESPACE = "_sdk.replicated-plugin"
@@ -69,30 +65,6 @@ def hour_of_five_minute_runs() -> list[str]:
 @pytest.fixture(autouse=True)
 def fresh_calls() -> None:
     CALLS.clear()
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A fresh key prefix on the test Redis, deleted after the test."""
-    if NO_REDIS:
-        pytest.skip("OPS_CENTER_TEST_NO_REDIS=1: Redis tests left out")
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        client.close()
-        pytest.fail(
-            f"Redis at {REDIS_URL} is unreachable ({exc}). Start Redis there, point "
-            "OPS_CENTER_TEST_REDIS_URL at one, or set OPS_CENTER_TEST_NO_REDIS=1."
-        )
-    prefix = f"ops-test-{uuid.uuid4().hex}:"
-    yield prefix
-    stale = list(client.scan_iter(match=prefix + "*", count=1000))
-    if stale:
-        client.delete(*stale)
-    client.close()
 
 
 class Replica:

@@ -8,9 +8,7 @@ a random key prefix and deletes it afterwards.
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,9 +20,7 @@ from ops_center_sdk.storage import (
     Storage,
     StorageBackend,
 )
-
-REDIS_URL = os.environ.get("OPS_CENTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-NO_REDIS = os.environ.get("OPS_CENTER_TEST_NO_REDIS") == "1"
+from redis_kit import REDIS_URL
 
 
 class FakeClock:
@@ -73,31 +69,6 @@ def clock() -> FakeClock:
 @pytest.fixture
 def redis_url() -> str:
     return REDIS_URL
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    """A fresh key prefix on the test Redis, deleted after the test."""
-    if NO_REDIS:
-        pytest.skip("OPS_CENTER_TEST_NO_REDIS=1: Redis backend tests left out")
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        client.close()
-        pytest.fail(
-            f"Redis at {REDIS_URL} is unreachable ({exc}). Start Redis there, point "
-            "OPS_CENTER_TEST_REDIS_URL at one, or set OPS_CENTER_TEST_NO_REDIS=1 to "
-            "leave out the Redis backend's tests."
-        )
-    prefix = f"ops-test-{uuid.uuid4().hex}:"
-    yield prefix
-    stale = list(client.scan_iter(match=prefix + "*", count=1000))
-    if stale:
-        client.delete(*stale)
-    client.close()
 
 
 async def _opener(

@@ -176,8 +176,13 @@ async def test_the_sandbox_hides_the_dev_data_folder_inside_the_plugin_folder(
     async with served_host(data_dir) as host:
         described = await host.install(folder, mode="process")
         found = await host.get("/plugins/spy/spy")
-    if described["process"]["sandbox"]["kind"] != "bubblewrap":
-        pytest.fail(f"bubblewrap was expected on this machine: {described['process']['sandbox']}")
+    sandbox = described["process"]["sandbox"]
+    if os.environ.get("OPS_CENTER_TEST_NO_BWRAP"):
+        # The documented fallback: no view, and the host says so.
+        assert sandbox["kind"] == "none"
+        assert "bubblewrap" in sandbox["warning"]
+        return
+    assert sandbox["kind"] == "bubblewrap", f"install bubblewrap (see README): {sandbox}"
     assert found["host_store"].startswith("denied"), found["host_store"]
     assert found["data_folder"] == "got: ['plugins']"  # an empty stand-in: only its own
     assert found["plugins_folder"] == "got: ['spy']"

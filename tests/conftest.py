@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 from redis_kit import fresh_redis_prefix
+
+# The dev host keeps its admin key in the user's configuration folder: the
+# suite, and every dev process it starts, keeps it in a folder of its own.
+_CONFIG_DIR = tempfile.TemporaryDirectory(prefix="ops-center-test-config-")
+os.environ["OPS_CENTER_CONFIG_DIR"] = _CONFIG_DIR.name
 
 
 @pytest.fixture

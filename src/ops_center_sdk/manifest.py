@@ -316,12 +316,29 @@ class RouteEntry(_Strict):
         return value
 
 
+class RuntimeLimits(_Strict):
+    """Limits of the plugin's process when a host runs it as its own process.
+
+    ``memory_mb``: address space in MiB (default 2048); ``cpu_seconds``: CPU
+    time over the process's life (default: none); ``open_files``: open file
+    descriptors (default 1024).
+    """
+
+    memory_mb: int | None = Field(default=None, ge=256, le=1024 * 1024, strict=True)
+    cpu_seconds: int | None = Field(default=None, ge=1, strict=True)
+    open_files: int | None = Field(default=None, ge=64, le=1024 * 1024, strict=True)
+
+
 class Runtime(_Strict):
-    """How the plugin runs: Python ``version`` (``"3.11+"``) and the ``entrypoint`` module file."""
+    """How the plugin runs: Python ``version`` (``"3.11+"``) and the ``entrypoint`` module file.
+
+    ``limits`` bounds the plugin's own process (:class:`RuntimeLimits`).
+    """
 
     type: Literal["python"] = "python"
     version: str = "3.11+"
     entrypoint: str = "main.py"
+    limits: RuntimeLimits | None = None
 
     _type = field_validator("type", mode="before")(_one_of(("python",), "runtime type"))
 

@@ -15,7 +15,10 @@ host reads to answer the install with the file and line at fault::
     ops-center-plugin-server: {"code": "plugin_import_error", "message": "main.py:3: ..."}
 
 The process stops on SIGTERM (uvicorn's graceful shutdown), and on its own
-when the host that started it (``--parent-pid``) is gone.
+when the host that started it is gone: the host holds the write end of a pipe
+whose read end it hands over (``--lifeline-fd``), which reads EOF once the
+host has exited or was killed, whatever namespace the plugin runs in
+(``--parent-pid`` does the same by polling the parent's pid).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, help="a listening socket opened by the host")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (without --fd)")
     parser.add_argument("--parent-pid", type=int, help="stop when this process is gone")
+    parser.add_argument("--lifeline-fd", type=int, help="stop when this pipe reads EOF")
     args = parser.parse_args(argv)
 
     import uvicorn
@@ -79,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = uvicorn.Server(config)
     if args.parent_pid:
         _stop_when_orphaned(args.parent_pid)
+    if args.lifeline_fd is not None:
+        _stop_when_lifeline_cut(args.lifeline_fd)
     if args.fd is not None:
         sockets = [socket.socket(fileno=args.fd)]
     else:
@@ -104,6 +110,20 @@ def _stop_when_orphaned(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="ops-center-parent-watch", daemon=True).start()
+
+
+def _stop_when_lifeline_cut(descriptor: int) -> None:
+    """Ask for a graceful stop once the host's end of the lifeline pipe is closed."""
+
+    def watch() -> None:
+        try:
+            while os.read(descriptor, 1):
+                pass
+        except OSError:
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="ops-center-lifeline", daemon=True).start()
 
 
 if __name__ == "__main__":

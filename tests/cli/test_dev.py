@@ -154,14 +154,35 @@ def test_admin_key_is_generated_once_private_and_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("OPS_CENTER_API_KEY", raising=False)
+    monkeypatch.setenv("OPS_CENTER_CONFIG_DIR", str(tmp_path / "config"))
     first = admin_key(tmp_path / "data")
     assert first.origin == "generated"
     assert first.path is not None
     assert stat.S_IMODE(first.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(first.path.parent.stat().st_mode) == 0o700
+    # Never in the data folder, where plugin processes keep theirs.
+    assert first.path.is_relative_to(tmp_path / "config")
+    assert not any(
+        first.value in p.read_text() for p in (tmp_path / "data").rglob("*") if p.is_file()
+    )
     again = admin_key(tmp_path / "data")
     assert (again.value, again.origin) == (first.value, "saved")
+    assert admin_key(tmp_path / "other").value != first.value  # one key per data folder
     monkeypatch.setenv("OPS_CENTER_API_KEY", "from-env")
     assert admin_key(tmp_path / "data").value == "from-env"
+
+
+def test_a_key_saved_in_clear_in_the_data_folder_moves_out_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPS_CENTER_API_KEY", raising=False)
+    monkeypatch.setenv("OPS_CENTER_CONFIG_DIR", str(tmp_path / "config"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "admin-key").write_text("ocadmin_old\n")
+    moved = admin_key(data)
+    assert (moved.value, moved.origin) == ("ocadmin_old", "saved")
+    assert not (data / "admin-key").exists()
 
 
 def test_emit_reports_bad_json_missing_key_and_unreachable_host(

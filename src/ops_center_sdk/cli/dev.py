@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .admin_key import DEFAULT_DATA_DIR, AdminKey, admin_key
+from .admin_key import DEFAULT_DATA_DIR, KEY_ENV, AdminKey, admin_key
 from .listen import PortUnavailable, bound_port, listen, serve
 
 if TYPE_CHECKING:
@@ -182,7 +182,8 @@ class DevSession:
                 lines.append(f"              {methods:<6} {base}{route['path']}")
         lines.append(f"  Admin key   {self._key_hint()}")
         lines.append(f"  Data        {self.data_dir}")
-        token = "$OPS_CENTER_API_KEY" if self.key.origin == "env" else self.key.value
+        lines.append(f"  Sandbox     {self._sandbox_hint()}")
+        token = self.key.value if self.key.origin == "generated" else "$OPS_CENTER_API_KEY"
         lines.append(f'  Try         curl -H "Authorization: Bearer {token}" {base}/api/v1/plugins')
         lines.append(f"Watching {self.folder} for changes (Ctrl+C stops).\n")
         self.say("\n".join(lines))
@@ -190,11 +191,25 @@ class DevSession:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
+    def _sandbox_hint(self) -> str:
+        if self.mode != "process":
+            return (
+                "none: in-process plugins run inside the host, for code you trust "
+                "(--process runs each in a sandbox)"
+            )
+        sandbox = self.host.sandbox
+        if sandbox.reason:
+            return f"NONE: {sandbox.reason}"
+        own_user = " and a user of its own" if os.geteuid() == 0 else ""
+        return f"{sandbox.kind}: each plugin process sees only its own folders{own_user}"
+
     def _key_hint(self) -> str:
         if self.key.origin == "env":
             return "from $OPS_CENTER_API_KEY"
-        made = "generated" if self.key.origin == "generated" else "saved"
-        return f"{self.key.value}  ({made}, in {self.key.path})"
+        if self.key.origin == "generated":
+            # Shown this once; later starts name only where it is kept.
+            return f"{self.key.value}  (generated; kept for you in {self.key.path})"
+        return f"kept in {self.key.path} (export {KEY_ENV}=$(head -1 {self.key.path}))"
 
     def _entry(self) -> InstalledPlugin | None:
         if self.plugin_id is None or self.plugin_id not in _ids(self.host):

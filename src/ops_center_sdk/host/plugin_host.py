@@ -81,6 +81,13 @@ from .plugin_errors import (
 )
 from .plugin_logs import DEFAULT_CAPACITY, HookFailureWatch, RecentLogs
 from .plugin_routes import PluginRoutes
+from .process_isolation import (
+    allocate_uid,
+    inherited_environment,
+    limits_for,
+    lock_down_store,
+    prepare_data_dir,
+)
 from .process_runtime import ProcessRuntime, ProcessSettings
 from .runtime import (
     IN_PROCESS,
@@ -91,6 +98,7 @@ from .runtime import (
     InProcessRuntime,
     PluginRuntime,
 )
+from .sandbox import Sandbox, View, detect_sandbox
 from .store import HostStore
 
 if TYPE_CHECKING:
@@ -108,9 +116,6 @@ PLUGIN_KIND = "plugins"
 IN_PROCESS_URL = "http://ops-center.local"
 #: How long shutdown waits for queued events before disabling the plugins.
 SHUTDOWN_DRAIN_SECONDS = 10.0
-#: Settings of the host's environment a plugin process inherits (the rest of
-#: ``OPS_CENTER_*``, such as the admin key, is never passed on).
-INHERITED_SETTINGS = ("OPS_CENTER_LOG_LEVEL", "OPS_CENTER_SERVER_LOG_LEVEL")
 
 
 def key_owner(plugin_id: str) -> str:
@@ -223,6 +228,7 @@ class PluginHost:
         self._transport = httpx.ASGITransport(app=app)
         self._http: httpx.AsyncClient | None = None
         self._scratch: Path | None = None
+        self._sandbox: Sandbox | None = None
         self.bus.set_filter_runner(self._run_filters)
         app.state.plugins = self
 
@@ -773,6 +779,8 @@ class PluginHost:
             overrides=entry.record.get("config") or {},
             secret=entry.record["secret"],
             environment=lambda: self._process_environment(entry),
+            view=lambda: self._process_view(entry),
+            sandbox=self.sandbox,
             client=self._process_client(),
             dead_letters=self.dead_letters,
             settings=self.process_settings,
@@ -780,15 +788,21 @@ class PluginHost:
             on_problem=lambda error: setattr(entry, "error", error),
         )
 
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox plugin processes run in (found once, at the first use)."""
+        if self._sandbox is None:
+            self._sandbox = detect_sandbox()
+            if self._sandbox.reason:
+                log.warning("plugin processes run without a sandbox: %s", self._sandbox.reason)
+        return self._sandbox
+
     def _process_environment(self, entry: InstalledPlugin) -> dict[str, str]:
-        """What a plugin process gets: its own key, secret, URLs and data folder."""
+        """What a plugin process gets: its own key, secret, URLs and data folder; nothing else."""
         runtime = self._runtime(entry)
         key = self._new_key(entry, tuple(runtime.manifest.permissions or ()))
-        environment = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith("OPS_CENTER_") or name in INHERITED_SETTINGS
-        }
+        data_dir = self._plugin_data_dir(entry)
+        environment = inherited_environment(os.environ)
         assert self.local_url is not None
         environment.update(
             {
@@ -796,13 +810,40 @@ class PluginHost:
                 SECRET_ENV: str(entry.record["secret"]),
                 URL_ENV: self.local_url,
                 KEY_ENV: key,
-                DATA_DIR_ENV: str(self._plugin_data_root()),
+                DATA_DIR_ENV: str(data_dir),
+                STORAGE_URL_ENV: self.storage_url or _sqlite_url(data_dir / "storage.db"),
+                "HOME": str(data_dir),
                 "OPS_CENTER_LOG_FORMAT": "json",
             }
         )
-        if self.storage_url is not None:
-            environment[STORAGE_URL_ENV] = self.storage_url
         return environment
+
+    def _process_view(self, entry: InstalledPlugin) -> View:
+        """What the plugin's process may see: its folder, its data folder, its own user."""
+        runtime = self._runtime(entry)
+        assert isinstance(runtime, ProcessRuntime)
+        uid = entry.record.get("uid") if self.sandbox.switches_user else None
+        root = self._plugin_data_root()
+        return View(
+            folder=runtime.folder,
+            data_dir=self._plugin_data_dir(entry),
+            hidden=(root,),
+            uid=uid,
+            limits=limits_for(runtime.manifest),
+        )
+
+    def _plugin_data_dir(self, entry: InstalledPlugin) -> Path:
+        """``<data>/plugins/<id>``, owned by the plugin's own user when it has one."""
+        root = self._plugin_data_root()
+        uid: int | None = None
+        if self.sandbox.switches_user:
+            uid = entry.record.get("uid")
+            if not isinstance(uid, int):
+                taken = [e.record.get("uid") for e in self._entries.values() if e is not entry]
+                uid = allocate_uid(entry.id, (u for u in taken if isinstance(u, int)))
+                self._save(entry, uid=uid)
+            lock_down_store(root)
+        return prepare_data_dir(root, entry.id, uid)
 
     def _process_client(self) -> httpx.AsyncClient:
         """The one pooled client for every plugin process (deliveries, filters, proxy)."""

@@ -3,13 +3,18 @@
 The host opens the listening socket itself (127.0.0.1, a free port) and hands
 it to the child (``python -m ops_center_sdk.plugin_server --fd N``), so the
 plugin's URL is known at once and no other program can take the port. The
+child runs in the host's :class:`~ops_center_sdk.host.sandbox.Sandbox` (a
+filesystem view and a user of its own where the machine allows) and gets no
+other file descriptor of the host than that socket and the read end of a
+*lifeline* pipe: when the host is gone, even killed, the pipe reads EOF and
+the plugin stops itself. The
 child's output is read line by line: the plugin's own log records (JSON, see
 ``OPS_CENTER_LOG_FORMAT``) go to its logger ``ops_center.plugins.<id>`` in the
 host, where the host keeps them for ``GET /api/v1/plugins/{id}/logs``; other
 lines go to ``ops_center_sdk.host.process``. The last lines are kept to explain
 a process that fails to start.
 
-    process = PluginProcess("my-plugin", folder, env)
+    process = PluginProcess("my-plugin", folder, env, sandbox=sandbox, view=view)
     await process.start()
     await process.wait_ready(client, within=30)    # GET /_ops/health answers
     await process.stop()                            # SIGTERM, then SIGKILL
@@ -37,6 +42,7 @@ import httpx
 
 from ..logger import PLUGIN_LOGGER_PREFIX
 from ..plugin_server import FAILURE_PREFIX
+from .sandbox import Sandbox, View
 
 log = logging.getLogger("ops_center_sdk.host.process")
 
@@ -72,11 +78,24 @@ class ProcessStartError(Exception):
 class PluginProcess:
     """A plugin's server process, from start to exit."""
 
-    def __init__(self, plugin_id: str, folder: Path, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        plugin_id: str,
+        folder: Path,
+        env: Mapping[str, str],
+        *,
+        sandbox: Sandbox | None = None,
+        view: View | None = None,
+    ) -> None:
         self.plugin_id = plugin_id
         self.folder = folder
         self.env = dict(env)
+        self.sandbox = sandbox or Sandbox()
+        self.view = view or View(folder=folder, data_dir=folder)
         self.port = 0
+        #: The plugin's own pid when a sandbox stands between it and the host.
+        self.plugin_pid: int | None = None
+        self._lifeline: int | None = None
         self.stopping = False
         self.failure: dict[str, Any] | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -91,12 +110,19 @@ class PluginProcess:
 
     @property
     def pid(self) -> int | None:
+        """The plugin's own pid (inside a sandbox: not the sandbox's)."""
+        if self.plugin_pid is not None:
+            return self.plugin_pid
         return self._process.pid if self._process is not None else None
 
     @property
     def returncode(self) -> int | None:
         """The exit status once the process has exited (negative: killed by that signal)."""
-        return self._process.returncode if self._process is not None else None
+        code = self._process.returncode if self._process is not None else None
+        if code is not None and self.plugin_pid is not None and code > 128:
+            # bubblewrap exits with 128 + the signal that killed the plugin.
+            return -(code - 128)
+        return code
 
     @property
     def running(self) -> bool:
@@ -110,21 +136,27 @@ class PluginProcess:
     async def start(self) -> None:
         """Open the socket and start the process (it is not ready yet: see :meth:`wait_ready`)."""
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lifeline_read, self._lifeline = os.pipe()
+        info_read, info_write = os.pipe() if self.sandbox.kind == "bubblewrap" else (-1, -1)
         try:
             listener.bind(("127.0.0.1", 0))
             listener.listen(128)
-            listener.set_inheritable(True)
             self.port = listener.getsockname()[1]
-            command = [
+            argv = [
                 sys.executable,
                 "-m",
                 "ops_center_sdk.plugin_server",
                 str(self.folder),
                 "--fd",
                 str(listener.fileno()),
-                "--parent-pid",
-                str(os.getpid()),
+                "--lifeline-fd",
+                str(lifeline_read),
             ]
+            inherited = [listener.fileno(), lifeline_read]
+            command = self.sandbox.command(argv, self.view)
+            if info_write >= 0:
+                command[1:1] = ["--info-fd", str(info_write)]
+                inherited.append(info_write)
             self._process = await asyncio.create_subprocess_exec(
                 *command,
                 cwd=self.folder,
@@ -132,15 +164,21 @@ class PluginProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                pass_fds=(listener.fileno(),),
+                pass_fds=tuple(inherited),
+                preexec_fn=self.sandbox.preexec(self.view),
                 # Ctrl+C in the host's terminal must not reach the plugin: the
                 # host disables it first, then stops it.
                 start_new_session=True,
             )
         finally:
-            # The child holds its own copy; keeping ours would queue connections
-            # to a dead process forever instead of refusing them.
+            # The child holds its own copies; keeping the socket would queue
+            # connections to a dead process forever instead of refusing them.
             listener.close()
+            os.close(lifeline_read)
+            if info_write >= 0:
+                os.close(info_write)
+        if info_read >= 0:
+            self.plugin_pid = await _sandboxed_pid(info_read)
         self._reader = asyncio.create_task(
             self._read_output(), name=f"ops-center-plugin-output:{self.plugin_id}"
         )
@@ -231,7 +269,12 @@ class PluginProcess:
             return
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
+                # Inside bubblewrap the plugin is bwrap's child: signalling
+                # bwrap would kill it at once, without uvicorn's graceful stop.
+                if self.plugin_pid is not None:
+                    os.kill(self.plugin_pid, signal.SIGTERM)
+                else:
+                    process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(process.wait(), grace)
             except TimeoutError:
@@ -243,12 +286,21 @@ class PluginProcess:
                 )
                 self.kill()
                 await process.wait()
+        self._cut_lifeline()
         await self._finish_reading()
+
+    def _cut_lifeline(self) -> None:
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
 
     def kill(self) -> None:
         """SIGKILL the process now (a hung plugin)."""
         process = self._process
         if process is not None and process.returncode is None:
+            if self.plugin_pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.plugin_pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
 
@@ -295,6 +347,27 @@ class PluginProcess:
             self._plugin_log.handle(_log_record(self._plugin_log.name, level, message, record))
         else:
             log.log(level, "plugin %s: [%s] %s", self.plugin_id, name or "-", message)
+
+
+async def _sandboxed_pid(info: int) -> int | None:
+    """The plugin's pid as bubblewrap reports it on its ``--info-fd`` (closed after)."""
+
+    def read() -> bytes:
+        chunks = []
+        while chunk := os.read(info, 4096):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    try:
+        raw = await asyncio.wait_for(asyncio.to_thread(read), 10.0)
+    except TimeoutError:
+        return None
+    finally:
+        os.close(info)
+    with contextlib.suppress(ValueError, AttributeError):
+        pid = json.loads(raw.decode("utf-8", "replace")).get("child-pid")
+        return int(pid) if pid else None
+    return None
 
 
 def _json_record(line: str) -> dict[str, Any] | None:

@@ -55,6 +55,7 @@ from .plugin_errors import PluginProblem, PluginUnavailable
 from .plugin_process import PluginProcess, ProcessStartError
 from .plugin_proxy import PluginProxy
 from .runtime import PROCESS, FilterStep, RemoteFilter
+from .sandbox import NoSandbox, Sandbox, View
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -131,6 +132,8 @@ class ProcessRuntime:
         overrides: Mapping[str, Any] | None = None,
         secret: str,
         environment: Callable[[], Mapping[str, str]],
+        view: Callable[[], View] | None = None,
+        sandbox: Sandbox | None = None,
         client: httpx.AsyncClient,
         dead_letters: DeadLetters,
         settings: ProcessSettings,
@@ -147,6 +150,9 @@ class ProcessRuntime:
         self.dead_letters = dead_letters
         self._secret = secret
         self._environment = environment
+        self._view = view
+        self.sandbox = sandbox or NoSandbox("no sandbox was given to this runtime")
+        self._last_view: View | None = None
         self._client = client
         self._on_problem = on_problem
         self.state = "stopped"
@@ -392,6 +398,7 @@ class ProcessRuntime:
             "last_health_at": _iso(self.last_health_at),
             "queued": self.queued,
             "dead_letters": self.dead_letters.count(self.plugin_id),
+            "sandbox": self.sandbox.describe(self._last_view),
             **self.stats,
         }
 
@@ -603,7 +610,11 @@ class ProcessRuntime:
         previous = self.state
         self.state = "starting"
         environment = {**self._environment(), CONFIG_ENV: json.dumps(self.overrides)}
-        process = PluginProcess(self.plugin_id, self.folder, environment)
+        view = self._view() if self._view is not None else None
+        self._last_view = view
+        process = PluginProcess(
+            self.plugin_id, self.folder, environment, sandbox=self.sandbox, view=view
+        )
         try:
             await process.start()
             self.health_doc = await process.wait_ready(

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from process_kit import write_plugin
+from process_kit import served_host, write_plugin
 
 from ops_center_sdk.host.plugin_process import PluginProcess
 from ops_center_sdk.protocol import MANAGED_ENV, MAX_BODY_ENV, SECRET_ENV
@@ -135,3 +135,73 @@ async def test_any_signature_header_over_http_gets_401(process: PluginProcess) -
 
     # The host's loop keeps reading the process's output while the checks run.
     await asyncio.to_thread(check)
+
+
+#: Writes down every /_ops/ request it gets (method, path, delivery id), then serves it.
+RECORDER = """
+import json
+from pathlib import Path
+
+from ops_center_sdk import Plugin
+
+plugin = Plugin(id="recorder", version="1.0.0")
+CALLS = Path(__file__).with_name("calls.jsonl")
+
+
+@plugin.hook("recorder.ping")
+async def ping(n):
+    pass
+
+
+@plugin.filter_hook("device.data.process")
+async def keep(data):
+    return data
+
+
+inner = plugin.create_app()
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "http" and scope["path"].startswith("/_ops/"):
+        headers = dict(scope["headers"])
+        call = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "delivery": headers.get(b"x-ops-center-delivery", b"").decode(),
+            "signed": b"x-ops-center-signature" in headers,
+        }
+        with CALLS.open("a") as calls:
+            calls.write(json.dumps(call) + "\\n")
+    await inner(scope, receive, send)
+"""
+
+
+async def test_every_call_the_host_makes_is_signed_with_a_new_delivery_id(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    folder = write_plugin(tmp_path / "recorder", "recorder", RECORDER)
+    async with served_host(data_dir) as host:
+        await host.install(folder, mode="process")
+        created = await host.http.post("/api/v1/devices", json={"id": "d1", "name": "Web"})
+        assert created.status_code == 201
+        for n in (1, 2):
+            sent = await host.http.post(
+                "/api/v1/events", json={"name": "recorder.ping", "payload": {"n": n}}
+            )
+            assert sent.status_code in (200, 201, 202), sent.text
+        await host.settle()
+        await host.get("/api/v1/plugins/recorder/health")
+        assert (await host.http.post("/api/v1/plugins/recorder/disable")).status_code == 200
+    calls = [json.loads(line) for line in (folder / "calls.jsonl").read_text().splitlines()]
+    kinds = {(call["method"], call["path"]) for call in calls}
+    assert {
+        ("GET", "/_ops/health"),
+        ("POST", "/_ops/lifecycle/install"),
+        ("POST", "/_ops/lifecycle/enable"),
+        ("POST", "/_ops/filters/device.data.process"),
+        ("POST", "/_ops/events"),
+        ("POST", "/_ops/lifecycle/disable"),
+    } <= kinds
+    assert all(call["signed"] and call["delivery"] for call in calls)
+    deliveries = [call["delivery"] for call in calls]
+    assert len(set(deliveries)) == len(deliveries)  # never the same id twice

@@ -98,7 +98,13 @@ def _disabled(plugin_id: str) -> JSONResponse:
 
 
 class ProtocolEndpoints:
-    """The ``/_ops/`` routes of one plugin's app."""
+    """The ``/_ops/`` routes of one plugin's app.
+
+    ``secret`` defaults to ``OPS_CENTER_PLUGIN_SECRET`` (read at each request),
+    ``max_body_bytes`` to ``OPS_CENTER_PLUGIN_MAX_BODY_BYTES`` (else 1 MiB);
+    ``seen`` holds the delivery ids accepted (a replay is refused) and
+    ``clock`` gives the time signatures are judged by.
+    """
 
     def __init__(
         self,

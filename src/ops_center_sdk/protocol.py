@@ -9,13 +9,17 @@ A host that runs a plugin as its own process talks to it only here:
 ``POST /_ops/lifecycle/{install|enable|disable|uninstall}``
     runs that lifecycle step.
 ``GET /_ops/health``
-    status, id, version, hooks, scheduled tasks, recent failures (may be unsigned).
+    status, id, version, protocol, hooks, scheduled tasks, recent failures.
 
-Every other request must be signed (:mod:`ops_center_sdk.signing`) with the
-secret in ``OPS_CENTER_PLUGIN_SECRET``; a missing, wrong, tampered or stale
+Every request, health included, must be signed (:mod:`ops_center_sdk.signing`,
+protocol 2) with the secret in ``OPS_CENTER_PLUGIN_SECRET``: the signature
+covers the method, the path, the delivery id and the body, and each delivery
+id is accepted once. The body is read first, with a limit
+(``OPS_CENTER_PLUGIN_MAX_BODY_BYTES``, 1 MiB by default: 413 past it), then
+the signature is checked; a missing, malformed, wrong, stale or replayed
 signature gets 401 and runs nothing. Without a secret the endpoints refuse
 everything (503). An event id seen before is acknowledged without running the
-hooks again, so the host may retry a delivery safely.
+hooks again, so the host may retry a delivery safely (under a new delivery id).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -32,14 +37,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .errors import HookError, OpsCenterError
-from .signing import SIGNATURE_HEADER, SignatureError, verify_signature
+from .request_body import BodyIncomplete, BodyTooLarge, read_body
+from .signing import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    SeenDeliveries,
+    SignatureError,
+    request_path,
+    verify_signature,
+)
 
 if TYPE_CHECKING:
     from .plugin import Plugin
 
 SECRET_ENV = "OPS_CENTER_PLUGIN_SECRET"
 MANAGED_ENV = "OPS_CENTER_MANAGED"
+#: The largest body an ``/_ops/`` endpoint reads, in bytes (a host sets it to its own limit).
+MAX_BODY_ENV = "OPS_CENTER_PLUGIN_MAX_BODY_BYTES"
+#: The default of ``OPS_CENTER_PLUGIN_MAX_BODY_BYTES``: 1 MiB.
 MAX_BODY_BYTES = 1024 * 1024
+#: Version 2 signs the method, the path and a delivery id besides the timestamp and body.
+PROTOCOL_VERSION = 2
 #: How long a delivered event id is remembered (the host retries within this).
 SEEN_TTL_SECONDS = 48 * 3600
 LIFECYCLE_PHASES = ("install", "enable", "disable", "uninstall")
@@ -54,9 +72,23 @@ def is_managed() -> bool:
     return os.environ.get(MANAGED_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
-def error(status: int, code: str, message: str) -> JSONResponse:
+def max_body_bytes_env() -> int:
+    """``OPS_CENTER_PLUGIN_MAX_BODY_BYTES`` (a positive whole number), else 1 MiB."""
+    raw = os.environ.get(MAX_BODY_ENV, "").strip()
+    if not raw:
+        return MAX_BODY_BYTES
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise OpsCenterError(f"{MAX_BODY_ENV} must be a positive number of bytes, not {raw!r}")
+    return int(raw)
+
+
+def error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """The one error shape the host uses too."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status, headers=headers
+    )
 
 
 def _disabled(plugin_id: str) -> JSONResponse:
@@ -66,11 +98,29 @@ def _disabled(plugin_id: str) -> JSONResponse:
 
 
 class ProtocolEndpoints:
-    """The ``/_ops/`` routes of one plugin's app."""
+    """The ``/_ops/`` routes of one plugin's app.
 
-    def __init__(self, plugin: Plugin, *, secret: str | None = None) -> None:
+    ``secret`` defaults to ``OPS_CENTER_PLUGIN_SECRET`` (read at each request),
+    ``max_body_bytes`` to ``OPS_CENTER_PLUGIN_MAX_BODY_BYTES`` (else 1 MiB);
+    ``seen`` holds the delivery ids accepted (a replay is refused) and
+    ``clock`` gives the time signatures are judged by.
+    """
+
+    def __init__(
+        self,
+        plugin: Plugin,
+        *,
+        secret: str | None = None,
+        max_body_bytes: int | None = None,
+        seen: SeenDeliveries | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.plugin = plugin
         self._secret = secret
+        self.max_body_bytes = max_body_bytes if max_body_bytes is not None else max_body_bytes_env()
+        #: Delivery ids accepted within the signature window: a replay is refused.
+        self.seen = seen if seen is not None else SeenDeliveries()
+        self._clock = clock
         self.recent_failures: deque[dict[str, Any]] = deque(maxlen=20)
 
     @property
@@ -86,6 +136,7 @@ class ProtocolEndpoints:
         ]
 
     async def _signed_body(self, request: Request) -> bytes | Response:
+        """The body of an authentic request, read with the limit first; else the error answer."""
         secret = self.secret
         if not secret:
             return error(
@@ -93,14 +144,29 @@ class ProtocolEndpoints:
                 "protocol_disabled",
                 f"{SECRET_ENV} is not set: this plugin does not accept host requests",
             )
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return error(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return error(413, "body_too_large", f"the body is over {MAX_BODY_BYTES} bytes")
         try:
-            verify_signature(body, request.headers.get(SIGNATURE_HEADER), secret)
+            body = await read_body(request, self.max_body_bytes)
+        except BodyTooLarge as exc:
+            # The rest of the body is never read: the connection goes with the answer.
+            return error(413, "body_too_large", str(exc), headers={"Connection": "close"})
+        except BodyIncomplete as exc:
+            return error(400, "incomplete_body", str(exc))
+        signatures = request.headers.getlist(SIGNATURE_HEADER)
+        deliveries = request.headers.getlist(DELIVERY_HEADER)
+        try:
+            for name, values in ((SIGNATURE_HEADER, signatures), (DELIVERY_HEADER, deliveries)):
+                if len(values) > 1:
+                    raise SignatureError(f"the {name} header is sent {len(values)} times")
+            verify_signature(
+                body,
+                signatures[0] if signatures else None,
+                secret,
+                method=request.method,
+                path=request_path(request.scope),
+                delivery_id=deliveries[0] if deliveries else None,
+                now=self._clock(),
+                seen=self.seen,
+            )
         except SignatureError as exc:
             return error(401, "bad_signature", str(exc))
         return body
@@ -212,12 +278,9 @@ class ProtocolEndpoints:
         )
 
     async def health(self, request: Request) -> Response:
-        if not self.secret:
-            return error(
-                503,
-                "protocol_disabled",
-                f"{SECRET_ENV} is not set: this plugin does not accept host requests",
-            )
+        refused = await self._signed_body(request)
+        if isinstance(refused, Response):
+            return refused
         plugin = self.plugin
         hooks = plugin.hooks
         return JSONResponse(
@@ -228,6 +291,7 @@ class ProtocolEndpoints:
                 "installed": plugin.installed,
                 "enabled": plugin.enabled,
                 "instance": INSTANCE_ID,
+                "protocol": PROTOCOL_VERSION,
                 "hooks": {"events": hooks.events(), "filters": hooks.filter_names()},
                 "scheduled_tasks": plugin.scheduler.get_tasks() if plugin.enabled else [],
                 "handler_stats": [

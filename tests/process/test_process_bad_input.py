@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -12,7 +14,7 @@ import httpx
 import pytest
 from process_kit import ServedHost, error_of, served_host, write_plugin
 
-from ops_center_sdk.signing import SIGNATURE_HEADER, sign_delivery
+from ops_center_sdk.signing import DELIVERY_HEADER, SIGNATURE_HEADER, signed_headers
 
 pytestmark = pytest.mark.slow
 
@@ -160,31 +162,39 @@ async def _signature_is_checked_end_to_end(host: ServedHost) -> None:
     event = {"id": "evt-direct", "name": "flaky.ping", "occurred_at": "", "payload": {"n": 9}}
     body = json.dumps(event).encode()
     changed = json.dumps({**event, "payload": {"n": 8}}).encode()
+    path = "/_ops/events"
+
+    def signed(content: bytes, key: str = secret, **extra: int) -> dict[str, str]:
+        return signed_headers(content, key, method="POST", path=path, **extra)
+
     async with httpx.AsyncClient(timeout=5) as raw:
         unsigned = await raw.post(url, content=body)
         stale = await raw.post(
-            url,
-            content=body,
-            headers={
-                SIGNATURE_HEADER: sign_delivery(body, secret, timestamp=int(time.time()) - 600)
-            },
+            url, content=body, headers=signed(body, timestamp=int(time.time()) - 600)
         )
-        tampered = await raw.post(
-            url,
-            content=changed,
-            headers={SIGNATURE_HEADER: sign_delivery(body, secret)},
-        )
-        wrong_key = await raw.post(
-            url, content=body, headers={SIGNATURE_HEADER: sign_delivery(body, "not-the-secret")}
-        )
-        for refused in (unsigned, stale, tampered, wrong_key):
+        tampered = await raw.post(url, content=changed, headers=signed(body))
+        wrong_key = await raw.post(url, content=body, headers=signed(body, "not-the-secret"))
+        other_path = signed_headers(body, secret, method="POST", path="/_ops/lifecycle/enable")
+        elsewhere = await raw.post(url, content=body, headers=other_path)
+        protocol_1 = {SIGNATURE_HEADER: _protocol_1_signature(body, secret), DELIVERY_HEADER: "d1"}
+        old_scheme = await raw.post(url, content=body, headers=protocol_1)
+        for refused in (unsigned, stale, tampered, wrong_key, elsewhere, old_scheme):
             assert (refused.status_code, error_of(refused)["code"]) == (401, "bad_signature")
         assert "ping:9" not in await host.get("/plugins/flaky/counts")
-        signed = await raw.post(
-            url, content=body, headers={SIGNATURE_HEADER: sign_delivery(body, secret)}
-        )
-        assert signed.json()["status"] == "processed"
+        headers = signed(body)
+        accepted = await raw.post(url, content=body, headers=headers)
+        assert accepted.json()["status"] == "processed"
+        replayed = await raw.post(url, content=body, headers=headers)
+        assert (replayed.status_code, error_of(replayed)["code"]) == (401, "bad_signature")
+        assert "already received" in error_of(replayed)["message"]
     assert (await host.get("/plugins/flaky/counts"))["ping:9"] == 1
+
+
+def _protocol_1_signature(body: bytes, secret: str) -> str:
+    """What protocol 1 sent: an HMAC over "<t>." + body only."""
+    stamp = int(time.time())
+    digest = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={digest}"
 
 
 BROKEN_IMPORT = """

@@ -12,14 +12,23 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request
 from process_kit import ADMIN_KEY, FAST_WEBHOOKS, free_port, loopback_socket, served
 from starlette.types import Receive, Scope, Send
 
 from ops_center_sdk.host.outbox import RetryPolicy
 from ops_center_sdk.host.server import create_server_app
 from ops_center_sdk.host.webhook_sender import WebhookSettings
-from ops_center_sdk.signing import SIGNATURE_HEADER, SignatureError, sign_delivery, verify_webhook
+from ops_center_sdk.signing import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    SeenDeliveries,
+    SignatureError,
+    request_path,
+    sign_delivery,
+    signed_headers,
+    verify_webhook,
+)
 
 
 @dataclass
@@ -114,8 +123,14 @@ async def test_webhooks_get_signed_events_in_order_with_retries_and_a_delivery_l
         got = receiver.received("/flaky")
         assert len(got) == 5
         first_tries = [headers["x-ops-center-event-id"] for headers, _ in got[:3]]
-        assert len(set(first_tries)) == 1  # a retry carries the same event id
-        events_seen = [verify_webhook(body, headers, "secret-flaky") for headers, body in got[2:]]
+        assert len(set(first_tries)) == 1  # a retry carries the same event id...
+        tries = [headers["x-ops-center-delivery"] for headers, _ in got[:3]]
+        assert len(set(tries)) == 3  # ...under a new delivery id, so it is no replay
+        seen = SeenDeliveries()
+        events_seen = [
+            verify_webhook(body, headers, "secret-flaky", path="/flaky", seen=seen)
+            for headers, body in got
+        ][2:]
         assert [(e["name"], e["payload"]["device_id"]) for e in events_seen] == [
             ("device.created", "d1"),
             ("device.created", "d2"),
@@ -123,14 +138,19 @@ async def test_webhooks_get_signed_events_in_order_with_retries_and_a_delivery_l
         ]
         headers, body = got[-1]
         assert headers["x-ops-center-event"] == "device.deleted"
+        with pytest.raises(SignatureError, match="already received"):
+            verify_webhook(body, headers, "secret-flaky", path="/flaky", seen=seen)
         with pytest.raises(SignatureError, match="does not match"):
-            verify_webhook(body, headers, "another-secret")
+            verify_webhook(body, headers, "another-secret", path="/flaky")
+        with pytest.raises(SignatureError, match="does not match"):
+            verify_webhook(body, headers, "secret-flaky", path="/alerts")
         assert receiver.received("/alerts") == []  # no alert was created
         assert receiver.received("/off") == []  # inactive
 
         log = await deliveries(http, flaky)
         assert log["total"] == 3
         newest, _, oldest = log["items"]
+        assert all(attempt.startswith(oldest["id"] + ".") for attempt in tries)
         assert newest["event"] == "device.deleted"
         assert (oldest["status"], oldest["attempts"], oldest["status_code"]) == (
             "delivered",
@@ -188,20 +208,75 @@ async def test_a_delivery_pending_at_shutdown_is_sent_after_the_restart(data_dir
 
 def test_verify_webhook_reads_any_headers_mapping_and_refuses_bad_deliveries() -> None:
     body = json.dumps({"id": "evt-1", "name": "device.created", "payload": {}}).encode()
-    signature = sign_delivery(body, "s3cret-key", timestamp=1_700_000_000)
+    now = 1_700_000_010
+    signed = signed_headers(
+        body, "s3cret-key", method="POST", path="/in?tenant=7", timestamp=now - 10
+    )
+    signature, delivery = signed[SIGNATURE_HEADER], signed[DELIVERY_HEADER]
     for headers in (
-        {SIGNATURE_HEADER: signature},
-        {"x-ops-center-signature": signature},
-        httpx.Headers({"X-OPS-CENTER-SIGNATURE": signature}),
+        signed,
+        {key.lower(): value for key, value in signed.items()},
+        httpx.Headers({key.upper(): value for key, value in signed.items()}),
     ):
-        event = verify_webhook(body, headers, "s3cret-key", now=1_700_000_010)
+        event = verify_webhook(body, headers, "s3cret-key", path="/in?tenant=7", now=now)
         assert event["id"] == "evt-1"
-    with pytest.raises(SignatureError, match="missing"):
-        verify_webhook(body, {}, "s3cret-key", now=1_700_000_010)
-    with pytest.raises(SignatureError, match="away from now"):
-        verify_webhook(body, {SIGNATURE_HEADER: signature}, "s3cret-key", now=1_700_001_000)
-    with pytest.raises(SignatureError, match="does not match"):
-        verify_webhook(body + b" ", {SIGNATURE_HEADER: signature}, "s3cret-key", now=1_700_000_010)
+
+    def refused(message: str, content: bytes = body, **change: Any) -> None:
+        arguments: dict[str, Any] = {"path": "/in?tenant=7", "now": now, **change}
+        headers = arguments.pop("headers", signed)
+        with pytest.raises(SignatureError, match=message):
+            verify_webhook(content, headers, "s3cret-key", **arguments)
+
+    refused("Signature header is missing", headers={DELIVERY_HEADER: delivery})
+    refused("Delivery header is missing", headers={SIGNATURE_HEADER: signature})
+    refused("away from now", now=now + 1000)
+    refused("does not match", content=body + b" ")
+    refused("does not match", path="/in")
+    refused("does not match", method="PUT")
+    seen = SeenDeliveries()
+    verify_webhook(body, signed, "s3cret-key", path="/in?tenant=7", now=now, seen=seen)
+    refused("already received", seen=seen)
     text = b"not json"
+    headers = signed_headers(text, "s3cret-key", method="POST", path="/in")
     with pytest.raises(SignatureError, match="not JSON"):
-        verify_webhook(text, {SIGNATURE_HEADER: sign_delivery(text, "s3cret-key")}, "s3cret-key")
+        verify_webhook(text, headers, "s3cret-key", path="/in")
+
+
+def test_a_protocol_1_webhook_signature_is_refused() -> None:
+    body = b'{"id": "evt-1"}'
+    headers = {SIGNATURE_HEADER: sign_delivery(body, "k", method="POST", path="/", delivery_id="d")}
+    headers[SIGNATURE_HEADER] = headers[SIGNATURE_HEADER].replace("v2=", "v1=")
+    headers[DELIVERY_HEADER] = "d"
+    with pytest.raises(SignatureError, match="only v1 signatures"):
+        verify_webhook(body, headers, "k", path="/")
+
+
+async def test_a_fastapi_receiver_checks_deliveries_with_request_path() -> None:
+    receiver = FastAPI()
+    seen = SeenDeliveries()
+
+    @receiver.post("/hooks/ops")
+    async def receive(request: Request) -> dict[str, Any]:
+        try:
+            event = verify_webhook(
+                await request.body(),
+                request.headers,
+                "k",
+                path=request_path(request.scope),
+                seen=seen,
+            )
+        except SignatureError as exc:
+            raise HTTPException(401, str(exc)) from None
+        return {"got": event["id"]}
+
+    body = b'{"id": "evt-7"}'
+    headers = signed_headers(body, "k", method="POST", path="/hooks/ops?x=%20y")
+    transport = httpx.ASGITransport(app=receiver)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+        first = await client.post("/hooks/ops?x=%20y", content=body, headers=headers)
+        assert first.json() == {"got": "evt-7"}
+        again = await client.post("/hooks/ops?x=%20y", content=body, headers=headers)
+        assert again.status_code == 401
+        moved = signed_headers(body, "k", method="POST", path="/hooks/ops?x=%20y")
+        elsewhere = await client.post("/hooks/ops", content=body, headers=moved)
+        assert elsewhere.status_code == 401

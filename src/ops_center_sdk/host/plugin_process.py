@@ -14,10 +14,14 @@ host, where the host keeps them for ``GET /api/v1/plugins/{id}/logs``; other
 lines go to ``ops_center_sdk.host.process``. The last lines are kept to explain
 a process that fails to start.
 
-    process = PluginProcess("my-plugin", folder, env, sandbox=sandbox, view=view)
+    process = PluginProcess("my-plugin", folder, env, secret=secret, sandbox=sandbox, view=view)
     await process.start()
     await process.wait_ready(client, within=30)    # GET /_ops/health answers
+    await process.request(client, "POST", "/_ops/lifecycle/enable", b"{}", seconds=10)
     await process.stop()                            # SIGTERM, then SIGKILL
+
+Every request to the ``/_ops/`` endpoints goes through :meth:`PluginProcess.request`,
+which signs it (method, path, a new delivery id, body) with the plugin's secret.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ import httpx
 
 from ..logger import PLUGIN_LOGGER_PREFIX
 from ..plugin_server import FAILURE_PREFIX
+from ..protocol import SECRET_ENV
+from ..signing import signed_headers
 from .sandbox import Sandbox, View
 
 log = logging.getLogger("ops_center_sdk.host.process")
@@ -84,12 +90,15 @@ class PluginProcess:
         folder: Path,
         env: Mapping[str, str],
         *,
+        secret: str | None = None,
         sandbox: Sandbox | None = None,
         view: View | None = None,
     ) -> None:
         self.plugin_id = plugin_id
         self.folder = folder
         self.env = dict(env)
+        #: Signs every request to the process (by default the one in its environment).
+        self.secret = secret if secret is not None else self.env.get(SECRET_ENV, "")
         self.sandbox = sandbox or Sandbox()
         self.view = view or View(folder=folder, data_dir=folder)
         self.port = 0
@@ -183,6 +192,24 @@ class PluginProcess:
             self._read_output(), name=f"ops-center-plugin-output:{self.plugin_id}"
         )
 
+    async def request(
+        self,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        *,
+        seconds: float,
+    ) -> httpx.Response:
+        """One request to the process, signed: ``path`` is an ``/_ops/`` path."""
+        url = httpx.URL(self.url + path)
+        headers = signed_headers(
+            body, self.secret, method=method, path=url.raw_path.decode("ascii")
+        )
+        if body:
+            headers["content-type"] = "application/json"
+        return await client.request(method, url, content=body, headers=headers, timeout=seconds)
+
     async def wait(self) -> int:
         """Wait until the process exits; its exit status."""
         assert self._process is not None
@@ -220,7 +247,7 @@ class PluginProcess:
                         output=self.output,
                     )
                 probe = asyncio.ensure_future(
-                    client.get(self.url + "/_ops/health", timeout=min(remaining, 2.0))
+                    self.request(client, "GET", "/_ops/health", seconds=min(remaining, 2.0))
                 )
                 done, _ = await asyncio.wait({probe, exited}, return_when=asyncio.FIRST_COMPLETED)
                 if exited in done:

@@ -4,7 +4,8 @@
 It starts the plugin's server (:class:`~.plugin_process.PluginProcess`) and
 then talks to it only through the ``/_ops/`` endpoints
 (:mod:`ops_center_sdk.protocol`), each request signed with the plugin's
-secret:
+secret over its method, path, a new delivery id and its body
+(:meth:`~.plugin_process.PluginProcess.request`):
 
 - **lifecycle**: ``POST /_ops/lifecycle/{install|enable|disable|uninstall}``;
 - **events**: an ordered queue with one worker (:class:`~.outbox.Outbox`):
@@ -44,9 +45,8 @@ import httpx
 
 from ..hooks import handler as handler_module
 from ..plugin_server import CONFIG_ENV
-from ..protocol import MAX_BODY_BYTES
+from ..protocol import MAX_BODY_BYTES, MAX_BODY_ENV
 from ..routes import route_prefix
-from ..signing import SIGNATURE_HEADER, sign_delivery
 from .bus import EventEnvelope
 from .dead_letters import DeadLetters, envelope_of
 from .errors import HostError
@@ -90,6 +90,8 @@ class ProcessSettings:
     restart_max: float = 30.0
     #: Events queued for one plugin beyond which new ones go to the dead letters.
     max_queued: int = 10_000
+    #: The largest envelope sent; the process is told the same limit
+    #: (``OPS_CENTER_PLUGIN_MAX_BODY_BYTES``) for the bodies it reads.
     max_body_bytes: int = MAX_BODY_BYTES
 
 
@@ -428,8 +430,8 @@ class ProcessRuntime:
         error: str | None = None
         document: Any = None
         try:
-            response = await self._client.get(
-                process.url + "/_ops/health", timeout=self.settings.health_timeout
+            response = await process.request(
+                self._client, "GET", "/_ops/health", seconds=self.settings.health_timeout
             )
             if response.status_code == 200:
                 document = response.json()
@@ -609,11 +611,20 @@ class ProcessRuntime:
         """A new process, ready to answer (not yet adopted); the 422/503 error otherwise."""
         previous = self.state
         self.state = "starting"
-        environment = {**self._environment(), CONFIG_ENV: json.dumps(self.overrides)}
+        environment = {
+            **self._environment(),
+            CONFIG_ENV: json.dumps(self.overrides),
+            MAX_BODY_ENV: str(self.settings.max_body_bytes),
+        }
         view = self._view() if self._view is not None else None
         self._last_view = view
         process = PluginProcess(
-            self.plugin_id, self.folder, environment, sandbox=self.sandbox, view=view
+            self.plugin_id,
+            self.folder,
+            environment,
+            secret=self._secret,
+            sandbox=self.sandbox,
+            view=view,
         )
         try:
             await process.start()
@@ -736,8 +747,8 @@ class ProcessRuntime:
         if process is None:
             return
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            response = await self._client.get(
-                process.url + "/_ops/health", timeout=self.settings.health_timeout
+            response = await process.request(
+                self._client, "GET", "/_ops/health", seconds=self.settings.health_timeout
             )
             if response.status_code == 200:
                 self.health_doc = response.json()
@@ -791,13 +802,7 @@ class ProcessRuntime:
     async def _post_body(
         self, process: PluginProcess, path: str, body: bytes, seconds: float
     ) -> httpx.Response:
-        headers = {
-            SIGNATURE_HEADER: sign_delivery(body, self._secret),
-            "content-type": "application/json",
-        }
-        return await self._client.post(
-            process.url + path, content=body, headers=headers, timeout=seconds
-        )
+        return await process.request(self._client, "POST", path, body, seconds=seconds)
 
     def _problem(self, phase: str, message: str) -> None:
         if self._on_problem is not None:

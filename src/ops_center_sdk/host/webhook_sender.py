@@ -3,12 +3,13 @@
 For every event, each active webhook subscribed to its name gets a POST of
 the event envelope (``{"id", "name", "occurred_at", "payload"}``) at exactly
 the URL registered (redirects are not followed), signed like the host's
-deliveries to plugins, with the webhook's own secret::
+requests to plugins (:mod:`ops_center_sdk.signing`: method, path and query of
+the URL, delivery id, body), with the webhook's own secret::
 
-    X-Ops-Center-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>
+    X-Ops-Center-Signature: t=<unix seconds>,v2=<hex HMAC-SHA256 of the signed message>
+    X-Ops-Center-Delivery: <delivery log id>.<new for every try>
     X-Ops-Center-Event: device.created
     X-Ops-Center-Event-Id: <the event id, the same on every retry>
-    X-Ops-Center-Delivery: <this delivery's id>
 
 A receiver checks it with :func:`ops_center_sdk.signing.verify_webhook`.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ from typing import Any
 import httpx
 
 from .. import __version__
-from ..signing import SIGNATURE_HEADER, sign_delivery
+from ..signing import signed_headers
 from .bus import EventBus, EventEnvelope
 from .dead_letters import envelope_of
 from .outbox import RETRYABLE_4XX, Outbox, Outcome, RetryPolicy
@@ -51,7 +53,6 @@ WEBHOOK_KIND = "webhooks"
 DELIVERY_KIND = "webhook_deliveries"
 EVENT_HEADER = "X-Ops-Center-Event"
 EVENT_ID_HEADER = "X-Ops-Center-Event-Id"
-DELIVERY_HEADER = "X-Ops-Center-Delivery"
 
 
 @dataclass(frozen=True)
@@ -182,16 +183,28 @@ class WebhookSender:
         if hook is None or not hook.get("active", True):
             return Outcome.failed("the webhook was deleted or deactivated", final=True)
         body = json.dumps(delivery.envelope, separators=(",", ":")).encode()
+        try:
+            url = httpx.URL(str(hook["url"]))
+            # Each try is a new request: a receiver that refuses replayed
+            # delivery ids still takes the retry; the log id leads for the operator.
+            signed = signed_headers(
+                body,
+                str(hook["secret"]),
+                method="POST",
+                path=url.raw_path.decode("ascii"),
+                delivery_id=f"{delivery.id}.{secrets.token_hex(6)}",
+            )
+        except (httpx.InvalidURL, UnicodeDecodeError, ValueError) as exc:
+            return Outcome.failed(f"the webhook cannot be signed: {exc}", final=True)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign_delivery(body, str(hook["secret"])),
+            **signed,
             EVENT_HEADER: delivery.envelope["name"],
             EVENT_ID_HEADER: delivery.envelope["id"],
-            DELIVERY_HEADER: delivery.id,
         }
         try:
             response = await self._http().post(
-                str(hook["url"]), content=body, headers=headers, timeout=self.settings.timeout
+                url, content=body, headers=headers, timeout=self.settings.timeout
             )
         except httpx.TimeoutException:
             return Outcome.failed(f"no answer within {self.settings.timeout:g} s")

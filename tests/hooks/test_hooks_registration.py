@@ -164,7 +164,9 @@ def test_positional_only_parameters_are_refused(hooks: HookRegistry) -> None:
 def test_args_only_handler_is_refused(hooks: HookRegistry) -> None:
     async def handler(*args: Any) -> None: ...
 
-    with pytest.raises(HookError, match=r"it takes only \*args; .*provides: device_id\)"):
+    with pytest.raises(
+        HookError, match=r"it takes only \*args; .*provides: device_id, device_data\)"
+    ):
         hooks.add_action("device.deleted", handler)
 
 

@@ -58,6 +58,7 @@ async def test_every_mutation_emits_its_event_after_commit(
     await client.post("/alerts", json={"id": "a1", "title": "Hot", "severity": "critical"})
     await client.post("/alerts/a1/acknowledge")
     await client.post("/alerts/a1/resolve")
+    before_deletion = (await client.get("/devices/d1")).json()
     await client.delete("/devices/d1")
     await app.state.bus.drain()
 
@@ -84,6 +85,10 @@ async def test_every_mutation_emits_its_event_after_commit(
     assert by_name["device.metrics_updated"] == {"device_id": "d1", "metrics": {"cpu_usage": 97}}
     assert by_name["alert.resolved"]["alert_data"]["status"] == "resolved"
     assert by_name["user.updated"]["user_data"]["role"] == "operator"
+    # A deletion carries the record as it was just before it went.
+    assert by_name["device.deleted"] == {"device_id": "d1", "device_data": before_deletion}
+    assert before_deletion["name"] == "Web 2"
+    assert before_deletion["last_metrics"] == {"cpu_usage": 97}
 
 
 async def test_failed_writes_emit_nothing(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -94,7 +99,8 @@ async def test_failed_writes_emit_nothing(app: FastAPI, client: httpx.AsyncClien
     await client.post("/devices", json={"name": ""})
     await client.patch("/devices/d1", json={"status": "bogus"})
     await client.delete("/devices/nope")
-    await client.post("/alerts", json={"title": "t", "severity": "info", "device_id": "nope"})
+    await client.post("/alerts", json={"title": "t", "severity": "unheard-of"})
+    await client.post("/devices", json={"name": "x", "organization_id": "no-such-org"})
     await app.state.bus.drain()
     assert seen == ["device.created"]
 

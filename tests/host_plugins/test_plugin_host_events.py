@@ -165,7 +165,7 @@ async def test_emitting_events_through_the_api(host: RunningHost, plugins_dir: P
     )
     assert missing.status_code == 422
     fields = {d["field"] for d in error_of(missing)["details"]}
-    assert fields == {"body.payload.device_id", "body.payload.device"}
+    assert fields == {"body.payload.device_id", "body.payload.device_data", "body.payload.device"}
     filter_name = await host.http.post(
         "/api/v1/events", json={"name": "device.data.process", "payload": {}}
     )

@@ -166,6 +166,24 @@ async def test_a_broken_filter_chain_leaves_the_device_unfiltered(
     assert any("device.data.process" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_filter_cannot_move_a_device_into_an_unknown_organization(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def run_filters(name: str, data: Any) -> Any:
+        return {**data, "organization_id": data["name"], "filtered": True}
+
+    app.state.bus.set_filter_runner(run_filters)
+    caplog.set_level(logging.ERROR, logger="ops_center_sdk.host")
+    await client.post("/organizations", json={"id": "org-1", "name": "Acme"})
+    lost = await client.post("/devices", json={"id": "d1", "name": "nowhere"})
+    assert lost.status_code == 201
+    assert (lost.json()["organization_id"], "filtered" in lost.json()) == (None, False)
+    assert any("'nowhere', which does not exist" in r.getMessage() for r in caplog.records)
+    # into one that exists, the filter's output is kept
+    moved = await client.post("/devices", json={"id": "d2", "name": "org-1"})
+    assert (moved.json()["organization_id"], moved.json()["filtered"]) == ("org-1", True)
+
+
 async def test_a_failing_subscriber_breaks_neither_the_response_nor_the_others(
     app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

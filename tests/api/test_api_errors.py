@@ -68,6 +68,11 @@ async def test_a_bad_body_is_a_validation_error_naming_the_field(api: APIClient)
     with pytest.raises(ValidationError) as caught:
         await api.devices.list(page=0)
     assert caught.value.details[0]["field"] == "query.page"
+    for page_size in (0, -1, "abc"):
+        with pytest.raises(ValidationError) as caught:
+            await api.devices.list(page_size=page_size)  # type: ignore[arg-type]
+        assert caught.value.status == 422
+        assert [d["field"] for d in caught.value.details] == ["query.page_size"]
 
 
 async def test_an_alert_about_an_unknown_device_is_raised_as_given(api: APIClient) -> None:

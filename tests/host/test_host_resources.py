@@ -75,6 +75,7 @@ async def test_alert_needs_only_a_title(client: httpx.AsyncClient) -> None:
         ({"title": "x", "severity": None}, "body.severity"),
         ({"title": "x", "device_id": ""}, "body.device_id"),
         ({"title": "x", "device_id": 123}, "body.device_id"),
+        ({"title": "x", "device_id": "d" * 257}, "body.device_id"),
     ):
         response = await client.post("/alerts", json=body)
         assert response.status_code == 422, body

@@ -131,8 +131,9 @@ async def mark_monitored(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @plugin.hook("device.deleted")
-async def on_device_deleted(device_id: str) -> None:
-    """Forget a deleted device and everything learnt about it."""
+async def on_device_deleted(device_id: str, device_data: dict[str, Any]) -> None:
+    """Forget a deleted device (``device_data`` is its record as it was) and what was learnt."""
+    plugin.logger.info(f"Forgetting deleted device: {device_data.get('name', device_id)}")
     keys = [
         *await plugin.storage.list_keys(f"baseline:{device_id}:*"),
         *await plugin.storage.list_keys(f"window:{device_id}:*"),

@@ -8,11 +8,12 @@ from collections.abc import Mapping
 
 from .errors import UnknownEventError
 
-#: Action events and the payload keywords each one carries.
+#: Action events and the payload keywords each one carries. A ``*.deleted``
+#: event carries the record as it was just before it went (``device_data``).
 EVENT_CATALOG: Mapping[str, tuple[str, ...]] = {
     "device.created": ("device_id", "device_data"),
     "device.updated": ("device_id", "device_data"),
-    "device.deleted": ("device_id",),
+    "device.deleted": ("device_id", "device_data"),
     "device.metrics_updated": ("device_id", "metrics"),
     "alert.created": ("alert_id", "alert_data"),
     "alert.updated": ("alert_id", "alert_data"),

@@ -68,12 +68,29 @@ async def test_a_bad_body_is_a_validation_error_naming_the_field(api: APIClient)
     with pytest.raises(ValidationError) as caught:
         await api.devices.list(page=0)
     assert caught.value.details[0]["field"] == "query.page"
+    for page_size in (0, -1, "abc"):
+        with pytest.raises(ValidationError) as caught:
+            await api.devices.list(page_size=page_size)  # type: ignore[arg-type]
+        assert caught.value.status == 422
+        assert [d["field"] for d in caught.value.details] == ["query.page_size"]
 
 
-async def test_a_missing_device_referenced_by_an_alert_is_not_found(api: APIClient) -> None:
-    with pytest.raises(NotFoundError) as caught:
-        await api.alerts.create({"device_id": "device-123", "severity": "warning", "title": "t"})
-    assert caught.value.details[0]["field"] == "body.device_id"
+async def test_an_alert_about_an_unknown_device_is_raised_as_given(api: APIClient) -> None:
+    alert = await api.alerts.create({"device_id": "device-123", "title": "t"})
+    assert (alert["device_id"], alert["severity"]) == ("device-123", "info")
+
+
+async def test_an_unknown_organization_is_a_validation_error_naming_the_field(
+    api: APIClient,
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await api.devices.create({"name": "Web", "organization_id": "org-nowhere"})
+    assert caught.value.status == 422
+    assert caught.value.details[0]["field"] == "body.organization_id"
+    assert "org-nowhere" in str(caught.value)
+    with pytest.raises(ValidationError) as caught:
+        await api.users.create({"email": "ann@example.com", "organization_id": "org-nowhere"})
+    assert caught.value.details[0]["field"] == "body.organization_id"
 
 
 async def test_bad_arguments_fail_before_any_request(api: APIClient) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from api_kit import CountingTransport
+from fastapi import FastAPI
 
 from ops_center_sdk.api import APIClient, NotFoundError
+from ops_center_sdk.host.rest.common import MAX_PAGE_SIZE, new_record
 
 
 async def test_the_spec_example_runs_as_written(api: APIClient) -> None:
@@ -120,6 +122,24 @@ async def test_list_pages_and_iterate_walks_them_all(
     exact = [d["id"] async for d in api.devices.iterate(page_size=4)]
     assert len(exact) == 8
     assert len(transport.requests) == 2  # the total says there is no third page
+
+
+async def test_a_page_size_above_the_servers_maximum_is_served_and_walked(
+    api: APIClient, app: FastAPI, transport: CountingTransport
+) -> None:
+    count = MAX_PAGE_SIZE + 3
+    for index in range(count):  # straight into the store: a thousand POSTs would be slow
+        app.state.store.insert("devices", new_record(f"d{index:04}", {"name": f"n{index}"}))
+    assert len(await api.devices.list(page_size=1000)) == min(1000, MAX_PAGE_SIZE)
+    assert len(await api.devices.list(page_size=MAX_PAGE_SIZE * 5)) == MAX_PAGE_SIZE
+    assert len(await api.devices.list(page=2, page_size=MAX_PAGE_SIZE * 5)) == 3
+
+    # The server serves fewer than asked per page: iterate must not take the
+    # first (full) page for the last, nor skip or repeat anything.
+    transport.requests.clear()
+    walked = [d["id"] async for d in api.devices.iterate(page_size=MAX_PAGE_SIZE * 5)]
+    assert walked == [f"d{index:04}" for index in range(count)]
+    assert [r.url.params["page"] for r in transport.requests] == ["1", "2"]
 
 
 async def test_requests_go_below_api_v1_with_the_key(

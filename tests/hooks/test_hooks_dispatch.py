@@ -34,7 +34,7 @@ async def test_handlers_run_in_priority_order_ties_in_registration_order(
     hooks.add_action("device.deleted", handler("default-1"))
     hooks.add_action("device.deleted", handler("high"), priority=50)
     hooks.add_action("device.deleted", handler("default-2"))
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert calls == ["high", "default-1", "default-2", "low"]
     assert report.ok
     assert report.event == "device.deleted"
@@ -162,14 +162,14 @@ async def test_payload_must_be_a_mapping(hooks: HookRegistry) -> None:
 
 
 async def test_event_without_handlers_gives_an_empty_report(hooks: HookRegistry) -> None:
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert isinstance(report, DispatchReport)
     assert report.ok
     assert report.handlers_run == 0
     assert report.failures == ()
     assert await hooks.dispatch(f"{OWNER}.nobody_listens") is not None
     # Still checked: the name and, for a catalog event, the payload.
-    with pytest.raises(HookError, match=r"missing keyword 'device_id'"):
+    with pytest.raises(HookError, match=r"missing keywords 'device_id', 'device_data'"):
         await hooks.dispatch("device.deleted")
     with pytest.raises(UnknownEventError):
         await hooks.dispatch("device.gone", device_id="d1")
@@ -194,7 +194,7 @@ async def test_a_failing_handler_is_isolated_logged_and_counted(
     broken_handler = hooks.add_action("device.deleted", broken, priority=20)
     hooks.add_action("device.deleted", last, priority=10)
 
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert calls == ["first", "broken", "last"]
     assert not report.ok
     assert report.handlers_run == 3
@@ -217,7 +217,7 @@ async def test_a_failing_handler_is_isolated_logged_and_counted(
     assert record.exc_info[1] is failure.exception
     assert "cannot handle d1" in hook_log.text  # the traceback is in the output
 
-    await hooks.dispatch("device.deleted", device_id="d2")
+    await hooks.dispatch("device.deleted", device_id="d2", device_data={})
     assert (broken_handler.calls, broken_handler.failures) == (2, 2)
     stats = {s.handler.rsplit(".", 1)[-1]: (s.calls, s.failures) for s in hooks.stats}
     assert stats == {"first": (2, 0), "broken": (2, 2), "last": (2, 0)}
@@ -232,7 +232,7 @@ async def test_nothing_is_logged_into_the_plugins_logger(
         raise RuntimeError("boom")
 
     hooks.add_action("device.deleted", broken)
-    await hooks.dispatch("device.deleted", device_id="d1")
+    await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert caplog.records
     assert all(r.name.startswith("ops_center_sdk") for r in caplog.records)
     assert not any(r.name.startswith("ops_center.plugins") for r in caplog.records)
@@ -246,12 +246,12 @@ async def test_raise_for_errors(hooks: HookRegistry) -> None:
         raise KeyError("missing")
 
     one = hooks.add_action("device.deleted", bad_value)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     with pytest.raises(ValueError, match="bad value"):  # one failure: its own exception
         report.raise_for_errors()
 
     hooks.add_action("device.deleted", bad_key)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     with pytest.raises(DispatchError) as caught:
         report.raise_for_errors()
     error = caught.value
@@ -271,11 +271,11 @@ async def test_counts_survive_adding_and_removing_handlers(hooks: HookRegistry) 
     async def counted(device_id: str) -> None: ...
 
     handler = hooks.add_action("device.deleted", counted)
-    await hooks.dispatch("device.deleted", device_id="d1")
+    await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     other = hooks.add_action("device.deleted", counted, priority=1)
-    await hooks.dispatch("device.deleted", device_id="d1")
+    await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     hooks.remove(other)
-    await hooks.dispatch("device.deleted", device_id="d1")
+    await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert (handler.calls, other.calls) == (3, 1)
 
 
@@ -296,7 +296,7 @@ async def test_current_event_is_set_while_handlers_run(hooks: HookRegistry) -> N
     hooks.add_action("device.deleted", sync_handler)
     hooks.add_action("device.deleted", broken)
     assert active_event() is None
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert seen == ["device.deleted"] * 3
     assert len(report.failures) == 1
     assert active_event() is None
@@ -331,7 +331,7 @@ async def test_sync_handler_failure_is_isolated(
 
     hooks.add_action("device.deleted", blocking)
     hooks.add_action("device.deleted", later)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert after == ["d1"]
     assert isinstance(report.failures[0].exception, OSError)
     assert "disk full" in hook_log.text
@@ -383,7 +383,7 @@ async def test_nested_dispatch_from_a_handler(hooks: HookRegistry) -> None:
 
     async def on_created(device_id: str) -> None:
         seen.append(("created", active_event()))
-        await hooks.dispatch("device.deleted", device_id=device_id)
+        await hooks.dispatch("device.deleted", device_id=device_id, device_data={})
         seen.append(("created-after", active_event()))
 
     async def on_deleted(device_id: str) -> None:
@@ -413,8 +413,8 @@ async def test_concurrent_dispatches_of_one_event(hooks: HookRegistry) -> None:
 
     hooks.add_action("device.deleted", wait_for_gate)
     hooks.add_action("device.deleted", quick)
-    first = asyncio.create_task(hooks.dispatch("device.deleted", device_id="a"))
-    second = asyncio.create_task(hooks.dispatch("device.deleted", device_id="b"))
+    first = asyncio.create_task(hooks.dispatch("device.deleted", device_id="a", device_data={}))
+    second = asyncio.create_task(hooks.dispatch("device.deleted", device_id="b", device_data={}))
     await asyncio.sleep(0)
     gates["b"].set()
     assert (await second).ok
@@ -424,5 +424,5 @@ async def test_concurrent_dispatches_of_one_event(hooks: HookRegistry) -> None:
     # Afterwards a dispatch that never suspends (the gate is open) reuses a runner.
     gates["c"] = asyncio.Event()
     gates["c"].set()
-    assert (await hooks.dispatch("device.deleted", device_id="c")).ok
+    assert (await hooks.dispatch("device.deleted", device_id="c", device_data={})).ok
     assert seen[-2:] == ["c", "c-quick"]

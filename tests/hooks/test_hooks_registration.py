@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ops_center_sdk.errors import HookError, UnknownEventError
+from ops_center_sdk.events import EVENT_CATALOG
 from ops_center_sdk.hooks import HookRegistry
 
 OWNER = "test-plugin"
@@ -18,6 +19,30 @@ async def on_created(device_id: str, device_data: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------ accepted
+
+
+async def test_the_specs_device_deleted_handler_gets_the_record_as_it_was(
+    hooks: HookRegistry,
+) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    # the signature plugins written against the spec declare
+    async def on_device_deleted(device_id: str, device_data: dict) -> None:  # type: ignore[type-arg]
+        seen.append((device_id, device_data))
+
+    handler = hooks.add_action("device.deleted", on_device_deleted)
+    assert handler.positional  # exactly the catalog's keywords, in order
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={"name": "Web"})
+    assert report.ok
+    assert seen == [("d1", {"name": "Web"})]
+
+
+def test_every_deleted_event_carries_the_record_it_deleted() -> None:
+    deleted = {name: keys for name, keys in EVENT_CATALOG.items() if name.endswith(".deleted")}
+    assert "device.deleted" in deleted
+    for name, keywords in deleted.items():
+        kind = name.removesuffix(".deleted")
+        assert keywords == (f"{kind}_id", f"{kind}_data"), name
 
 
 def test_handler_records_what_it_was_registered_with(hooks: HookRegistry) -> None:
@@ -164,7 +189,9 @@ def test_positional_only_parameters_are_refused(hooks: HookRegistry) -> None:
 def test_args_only_handler_is_refused(hooks: HookRegistry) -> None:
     async def handler(*args: Any) -> None: ...
 
-    with pytest.raises(HookError, match=r"it takes only \*args; .*provides: device_id\)"):
+    with pytest.raises(
+        HookError, match=r"it takes only \*args; .*provides: device_id, device_data\)"
+    ):
         hooks.add_action("device.deleted", handler)
 
 

@@ -43,10 +43,10 @@ async def test_a_timer_is_armed_only_for_a_handler_that_suspends(
 
     for _ in range(3):
         hooks.add_action("device.deleted", never_suspends, timeout=1)
-    await hooks.dispatch("device.deleted", device_id="d1")
+    await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert armed == []
     hooks.add_action("device.deleted", suspends, timeout=2, priority=5)
-    await hooks.dispatch("device.deleted", device_id="d1")
+    await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert armed == [2.0]
 
 
@@ -63,7 +63,7 @@ async def test_handler_suspending_then_completing(hooks: HookRegistry) -> None:
 
     hooks.add_action("device.deleted", several_suspensions)
     hooks.add_action("device.deleted", after)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert report.ok
     assert seen == [("d1", step, "device.deleted") for step in range(5)] + ["after"]
     assert active_event() is None
@@ -82,7 +82,7 @@ async def test_values_sent_into_a_suspended_handler_arrive(hooks: HookRegistry) 
         results.append(await second)
 
     hooks.add_action("device.deleted", waits_for_futures)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert report.ok
     assert results == [42, "D1"]
 
@@ -104,7 +104,7 @@ async def test_exception_thrown_into_a_suspended_handler_reaches_it(
         handled.append("went on")
 
     hooks.add_action("device.deleted", catches)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert report.ok
     assert handled == ["link down", "went on"]
 
@@ -124,7 +124,7 @@ async def test_handler_suspending_then_raising_is_isolated(
 
     handler = hooks.add_action("device.deleted", fails_later)
     hooks.add_action("device.deleted", next_one)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert after == ["d1"]
     (failure,) = report.failures
     assert isinstance(failure.exception, LookupError)
@@ -152,7 +152,7 @@ async def test_a_handler_that_hangs_times_out_and_the_next_one_runs(
 
     hung = hooks.add_action("device.deleted", hangs, timeout=TINY)
     hooks.add_action("device.deleted", next_one)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
 
     assert events == ["cancelled", "next device.deleted"]
     (failure,) = report.failures
@@ -190,7 +190,7 @@ async def test_each_handler_has_its_own_timeout(hooks: HookRegistry) -> None:
     hung = hooks.add_action("device.deleted", hangs, timeout=TINY)
     hooks.add_action("device.deleted", patient)  # the registry default: 5 s
     hooks.add_action("device.deleted", hangs, timeout=TINY)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert done == ["quick", "patient"]
     assert [f.timed_out for f in report.failures] == [True, True]
     assert hung.timeouts == 1
@@ -208,7 +208,7 @@ async def test_a_timed_out_sync_handler_does_not_hold_up_the_rest(hooks: HookReg
 
     hooks.add_action("device.deleted", blocking, timeout=TINY)
     hooks.add_action("device.deleted", next_one)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert after == ["d1"]
     assert report.failures[0].timed_out
     release.set()  # let the worker thread finish
@@ -231,7 +231,7 @@ async def test_a_handler_that_swallows_the_cancellation_counts_as_timed_out(
 
     handler = hooks.add_action("device.deleted", stubborn, timeout=TINY)
     hooks.add_action("device.deleted", next_one)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert after == ["d1"]
     assert report.failures[0].timed_out
     assert handler.timeouts == 1
@@ -257,7 +257,7 @@ async def test_cancelling_the_dispatch_cancels_the_handler(hooks: HookRegistry) 
     second = hooks.add_action("device.deleted", not_reached)
 
     async def caller() -> str | None:
-        await hooks.dispatch("device.deleted", device_id="d1")
+        await hooks.dispatch("device.deleted", device_id="d1", device_data={})
         return "finished"
 
     task = asyncio.create_task(caller())
@@ -270,7 +270,7 @@ async def test_cancelling_the_dispatch_cancels_the_handler(hooks: HookRegistry) 
     assert (first.failures, first.timeouts) == (0, 0)  # a cancellation is not its failure
     # The registry still works afterwards.
     never.set()
-    assert (await hooks.dispatch("device.deleted", device_id="d2")).ok
+    assert (await hooks.dispatch("device.deleted", device_id="d2", device_data={})).ok
     assert events[-1] == "not reached"
 
 
@@ -296,7 +296,7 @@ async def test_cancellation_is_thrown_into_the_suspended_handler(hooks: HookRegi
         await BareYield(thrown)
 
     hooks.add_action("device.deleted", suspended)
-    task = asyncio.create_task(hooks.dispatch("device.deleted", device_id="d1"))
+    task = asyncio.create_task(hooks.dispatch("device.deleted", device_id="d1", device_data={}))
     await asyncio.sleep(0)  # the task runs up to the bare yield
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -312,7 +312,7 @@ async def test_timeout_reaches_a_handler_that_keeps_yielding(hooks: HookRegistry
             await BareYield(thrown)
 
     hooks.add_action("device.deleted", spins, timeout=TINY)
-    report = await hooks.dispatch("device.deleted", device_id="d1")
+    report = await hooks.dispatch("device.deleted", device_id="d1", device_data={})
     assert report.failures[0].timed_out
     assert [type(exc) for exc in thrown] == [asyncio.CancelledError]
 
@@ -328,7 +328,7 @@ async def test_closing_a_suspended_dispatch_closes_the_handler(hooks: HookRegist
             events.append("handler closed")
 
     hooks.add_action("device.deleted", waits)
-    dispatch = hooks.dispatch("device.deleted", device_id="d1")
+    dispatch = hooks.dispatch("device.deleted", device_id="d1", device_data={})
     yielded = dispatch.send(None)  # runs up to the handler's wait
     assert isinstance(yielded, asyncio.Future)
     assert active_event() is None  # the caller, outside the handler, is in no event...
@@ -349,9 +349,11 @@ async def test_a_failing_dispatch_of_another_task_does_not_mix_reports(
             raise ValueError("bad device")
 
     hooks.add_action("device.deleted", maybe_fail)
-    slow_bad = asyncio.create_task(hooks.dispatch("device.deleted", device_id="bad"))
+    slow_bad = asyncio.create_task(
+        hooks.dispatch("device.deleted", device_id="bad", device_data={})
+    )
     await asyncio.sleep(0)
-    fine = await hooks.dispatch("device.deleted", device_id="good")
+    fine = await hooks.dispatch("device.deleted", device_id="good", device_data={})
     gate.set()
     bad = await slow_bad
     assert fine.ok

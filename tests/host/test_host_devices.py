@@ -100,7 +100,7 @@ async def test_list_refuses_misspelt_filters_and_bad_paging(client: httpx.AsyncC
     assert response.status_code == 422
     assert error["details"][0]["field"] == "query.stauts"
     assert "did you mean 'status'" in error["details"][0]["message"]
-    for params in ({"page": 0}, {"page_size": 501}, {"page": "two"}, {"status": "asleep"}):
+    for params in ({"page": 0}, {"page_size": 0}, {"page": "two"}, {"status": "asleep"}):
         response = await client.get("/devices", params=params)
         assert response.status_code == 422, params
         field = field_of(response)
@@ -145,9 +145,26 @@ async def test_delete_removes_the_device(client: httpx.AsyncClient) -> None:
 
 
 async def test_organization_id_must_name_an_organization(client: httpx.AsyncClient) -> None:
+    # A device belongs to its organization (the host's own data): an unknown
+    # one is a bad field of the body, a 422 naming it, not a missing URL.
     response = await client.post("/devices", json={"name": "x", "organization_id": "org-9"})
-    assert response.status_code == 404
-    assert field_of(response) == "body.organization_id"
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "validation_error"
+    assert error["details"] == [
+        {
+            "field": "body.organization_id",
+            "message": "no organization has the id 'org-9'; create it first or leave "
+            "organization_id out",
+            "type": "unknown_reference",
+        }
+    ]
+    assert "body.organization_id" in error["message"]
+    await create(client, id="d0", name="x")
+    moved = await client.patch("/devices/d0", json={"organization_id": "org-9"})
+    assert (moved.status_code, field_of(moved)) == (422, "body.organization_id")
+    assert (await client.get("/devices")).json()["total"] == 1  # nothing else was stored
+
     await client.post("/organizations", json={"id": "org-9", "name": "Acme"})
     await create(client, id="d1", name="x", organization_id="org-9")
     listed = (await client.get("/devices", params={"organization_id": "org-9"})).json()

@@ -58,6 +58,7 @@ async def test_every_mutation_emits_its_event_after_commit(
     await client.post("/alerts", json={"id": "a1", "title": "Hot", "severity": "critical"})
     await client.post("/alerts/a1/acknowledge")
     await client.post("/alerts/a1/resolve")
+    before_deletion = (await client.get("/devices/d1")).json()
     await client.delete("/devices/d1")
     await app.state.bus.drain()
 
@@ -84,6 +85,10 @@ async def test_every_mutation_emits_its_event_after_commit(
     assert by_name["device.metrics_updated"] == {"device_id": "d1", "metrics": {"cpu_usage": 97}}
     assert by_name["alert.resolved"]["alert_data"]["status"] == "resolved"
     assert by_name["user.updated"]["user_data"]["role"] == "operator"
+    # A deletion carries the record as it was just before it went.
+    assert by_name["device.deleted"] == {"device_id": "d1", "device_data": before_deletion}
+    assert before_deletion["name"] == "Web 2"
+    assert before_deletion["last_metrics"] == {"cpu_usage": 97}
 
 
 async def test_failed_writes_emit_nothing(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -94,7 +99,8 @@ async def test_failed_writes_emit_nothing(app: FastAPI, client: httpx.AsyncClien
     await client.post("/devices", json={"name": ""})
     await client.patch("/devices/d1", json={"status": "bogus"})
     await client.delete("/devices/nope")
-    await client.post("/alerts", json={"title": "t", "severity": "info", "device_id": "nope"})
+    await client.post("/alerts", json={"title": "t", "severity": "unheard-of"})
+    await client.post("/devices", json={"name": "x", "organization_id": "no-such-org"})
     await app.state.bus.drain()
     assert seen == ["device.created"]
 
@@ -158,6 +164,24 @@ async def test_a_broken_filter_chain_leaves_the_device_unfiltered(
     assert "touched" not in response.json()
     assert "touched" not in (await client.get("/devices/d1")).json()
     assert any("device.data.process" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_filter_cannot_move_a_device_into_an_unknown_organization(
+    app: FastAPI, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def run_filters(name: str, data: Any) -> Any:
+        return {**data, "organization_id": data["name"], "filtered": True}
+
+    app.state.bus.set_filter_runner(run_filters)
+    caplog.set_level(logging.ERROR, logger="ops_center_sdk.host")
+    await client.post("/organizations", json={"id": "org-1", "name": "Acme"})
+    lost = await client.post("/devices", json={"id": "d1", "name": "nowhere"})
+    assert lost.status_code == 201
+    assert (lost.json()["organization_id"], "filtered" in lost.json()) == (None, False)
+    assert any("'nowhere', which does not exist" in r.getMessage() for r in caplog.records)
+    # into one that exists, the filter's output is kept
+    moved = await client.post("/devices", json={"id": "d2", "name": "org-1"})
+    assert (moved.json()["organization_id"], moved.json()["filtered"]) == ("org-1", True)
 
 
 async def test_a_failing_subscriber_breaks_neither_the_response_nor_the_others(

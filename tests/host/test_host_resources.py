@@ -56,30 +56,51 @@ async def test_organizations(client: httpx.AsyncClient) -> None:
     assert (await client.get("/organizations")).json()["total"] == 2
 
 
-async def test_alert_needs_only_title_and_severity(client: httpx.AsyncClient) -> None:
-    response = await client.post("/alerts", json={"title": "Site down", "severity": "critical"})
+async def test_alert_needs_only_a_title(client: httpx.AsyncClient) -> None:
+    response = await client.post("/alerts", json={"title": "Site down"})
     assert response.status_code == 201
     alert = response.json()
+    assert alert["severity"] == "info"
     assert alert["status"] == "active"
     assert alert["device_id"] is None
     assert alert["message"] == ""
+    assert (await client.get("/alerts", params={"severity": "info"})).json()["total"] == 1
+    chosen = await client.post("/alerts", json={"title": "Disk", "severity": "critical"})
+    assert chosen.json()["severity"] == "critical"
     for body, field in (
         ({"severity": "info"}, "body.title"),
-        ({"title": "x"}, "body.severity"),
+        ({}, "body.title"),
+        ({"title": "   "}, "body.title"),
         ({"title": "x", "severity": "apocalyptic"}, "body.severity"),
+        ({"title": "x", "severity": None}, "body.severity"),
+        ({"title": "x", "device_id": ""}, "body.device_id"),
+        ({"title": "x", "device_id": 123}, "body.device_id"),
+        ({"title": "x", "device_id": "d" * 257}, "body.device_id"),
     ):
         response = await client.post("/alerts", json=body)
-        assert response.status_code == 422
-        assert field_of(response) == field
+        assert response.status_code == 422, body
+        assert error_of(response)["code"] == "validation_error"
+        assert field_of(response) == field, body
+    assert (await client.get("/alerts")).json()["total"] == 2
 
 
-async def test_alert_device_must_exist(client: httpx.AsyncClient) -> None:
+async def test_an_alert_may_name_a_device_the_host_does_not_have(
+    client: httpx.AsyncClient,
+) -> None:
+    # An alert records what happened: about a device since deleted, or one of
+    # another system. Its device_id is kept exactly as given.
+    await client.post("/devices", json={"id": "device-123", "name": "Web"})
+    assert (await client.delete("/devices/device-123")).status_code == 204
     body = {"device_id": "device-123", "severity": "warning", "title": "High CPU Usage"}
     response = await client.post("/alerts", json=body)
-    assert response.status_code == 404
-    assert field_of(response) == "body.device_id"
-    await client.post("/devices", json={"id": "device-123", "name": "Web"})
-    assert (await client.post("/alerts", json=body)).status_code == 201
+    assert response.status_code == 201, response.text
+    assert response.json()["device_id"] == "device-123"
+    foreign = await client.post("/alerts", json={"title": "t", "device_id": "other/host 7"})
+    assert foreign.status_code == 201, foreign.text
+    assert foreign.json()["device_id"] == "other/host 7"
+    listed = await client.get("/alerts", params={"device_id": "device-123"})
+    assert [a["title"] for a in listed.json()["items"]] == ["High CPU Usage"]
+    assert (await client.get("/devices/device-123")).status_code == 404  # none was made
 
 
 async def test_alert_lifecycle_and_filters(client: httpx.AsyncClient) -> None:

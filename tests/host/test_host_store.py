@@ -64,6 +64,19 @@ def test_store_records_in_memory() -> None:
     store.close()
 
 
+def test_pop_removes_a_record_and_returns_it_as_it_was(data_dir: Path) -> None:
+    store = HostStore.in_directory(data_dir)
+    store.insert("devices", {"id": "d1", "name": "Web", "tags": ["x"]})
+    store.insert("alerts", {"id": "d1", "title": "same id, other kind"})
+    assert store.pop("devices", "d1") == {"id": "d1", "name": "Web", "tags": ["x"]}
+    assert store.pop("devices", "d1") is None  # a second deletion gets nothing
+    assert store.get("devices", "d1") is None
+    assert store.get("alerts", "d1") is not None
+    with sqlite3.connect(data_dir / DB_FILE) as db:  # committed: another connection agrees
+        assert db.execute("SELECT kind FROM records").fetchall() == [("alerts",)]
+    store.close()
+
+
 def test_store_refuses_a_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     with sqlite3.connect(path) as db:

@@ -66,6 +66,34 @@ async def ping(**payload):
 """
 
 
+FORGETFUL = """
+from ops_center_sdk import Plugin
+
+plugin = Plugin(id="forgetful", version="1.0.0")
+gone = []
+
+
+@plugin.hook("device.deleted")
+async def on_device_deleted(device_id: str, device_data: dict):
+    gone.append((device_id, device_data))
+"""
+
+
+async def test_a_spec_deletion_handler_loads_and_gets_the_record_as_it_was(
+    host: RunningHost, plugins_dir: Path
+) -> None:
+    installed = await host.install(write_plugin(plugins_dir / "forgetful", "forgetful", FORGETFUL))
+    assert installed.status_code == 201, installed.text
+    created = await host.http.post("/api/v1/devices", json={"id": "web-1", "name": "Web"})
+    await host.http.post("/api/v1/devices/web-1/metrics", json={"cpu_usage": 12})
+    before = (await host.http.get("/api/v1/devices/web-1")).json()
+    assert (await host.http.delete("/api/v1/devices/web-1")).status_code == 204
+    await host.settle()
+    assert host.module("forgetful").gone == [("web-1", before)]
+    assert before["name"] == created.json()["name"]
+    assert before["last_metrics"] == {"cpu_usage": 12}
+
+
 async def test_filters_of_all_plugins_run_by_priority_then_install_order(
     host: RunningHost, plugins_dir: Path
 ) -> None:
@@ -165,7 +193,7 @@ async def test_emitting_events_through_the_api(host: RunningHost, plugins_dir: P
     )
     assert missing.status_code == 422
     fields = {d["field"] for d in error_of(missing)["details"]}
-    assert fields == {"body.payload.device_id", "body.payload.device"}
+    assert fields == {"body.payload.device_id", "body.payload.device_data", "body.payload.device"}
     filter_name = await host.http.post(
         "/api/v1/events", json={"name": "device.data.process", "payload": {}}
     )

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from process_kit import ADMIN_KEY, FAST_WEBHOOKS, free_port, loopback_socket, se
 from starlette.types import Receive, Scope, Send
 
 from ops_center_sdk.host.outbox import RetryPolicy
+from ops_center_sdk.host.rest.common import new_record
 from ops_center_sdk.host.server import create_server_app
 from ops_center_sdk.host.webhook_sender import WebhookSettings
 from ops_center_sdk.signing import (
@@ -136,6 +138,8 @@ async def test_webhooks_get_signed_events_in_order_with_retries_and_a_delivery_l
             ("device.created", "d2"),
             ("device.deleted", "d1"),
         ]
+        # a deletion carries the device as it was
+        assert events_seen[-1]["payload"]["device_data"]["name"] == "d1"
         headers, body = got[-1]
         assert headers["x-ops-center-event"] == "device.deleted"
         with pytest.raises(SignatureError, match="already received"):
@@ -176,6 +180,36 @@ async def test_webhooks_get_signed_events_in_order_with_retries_and_a_delivery_l
         assert (await deliveries(http, alerts))["total"] == 0
         missing = await http.get("/webhooks/nope/deliveries")
         assert missing.status_code == 404
+
+
+@pytest.mark.slow
+async def test_a_webhook_gets_only_events_that_occurred_after_it_was_registered(
+    data_dir: Path,
+) -> None:
+    receiver = Receiver()
+    sock, url = loopback_socket()
+    async with (
+        served(receiver, sock, lifespan="off"),
+        host_app(data_dir, FAST_WEBHOOKS) as app,
+        admin(app) as http,
+    ):
+        # The sender sees each event a little after it was emitted. Make that
+        # window certain: the event is queued, and before the sender has run
+        # a webhook for it is registered (a moment after the event occurred).
+        bus, store = app.state.bus, app.state.store
+        before = await bus.emit("device.created", {"device_id": "d0", "device_data": {}})
+        registered = datetime.fromisoformat(before["occurred_at"]) + timedelta(milliseconds=1)
+        record = new_record("late", {"url": f"{url}/late", "events": ["device.created"]})
+        record.update(secret="secret-late", active=True, created_at=registered.isoformat())
+        store.insert("webhooks", record)
+        await settle(app)
+        assert receiver.received("/late") == []
+        assert (await deliveries(http, "late"))["total"] == 0
+
+        assert (await http.post("/devices", json={"id": "d1", "name": "Web"})).status_code == 201
+        await settle(app)
+        [(_, body)] = receiver.received("/late")
+        assert json.loads(body)["payload"]["device_id"] == "d1"
 
 
 @pytest.mark.slow

@@ -73,7 +73,7 @@ def envelope(event_id: str = "evt-1", **payload: Any) -> dict[str, Any]:
         "id": event_id,
         "name": "device.deleted",
         "occurred_at": "2026-01-01T00:00:00Z",
-        "payload": payload or {"device_id": "d1"},
+        "payload": payload or {"device_id": "d1", "device_data": {"id": "d1", "name": "Web"}},
     }
 
 

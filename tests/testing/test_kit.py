@@ -158,7 +158,7 @@ async def test_trigger_hook_keeps_the_mock_host_consistent_with_device_events() 
 
     @plugin.hook("device.created")
     async def on_device_created(device_id: str, device_data: dict[str, Any]) -> None:
-        # the spec's example: an alert about the new device, which must exist on the host
+        # the spec's example: an alert about the new device
         await plugin.api.alerts.create(
             {
                 "device_id": device_id,
@@ -180,3 +180,34 @@ async def test_trigger_hook_keeps_the_mock_host_consistent_with_device_events() 
     await trigger_hook(plugin, "device.deleted", device_id="device-123")
     with pytest.raises(NotFoundError):
         await admin.devices.get("device-123")
+
+
+async def test_device_deleted_carries_the_record_the_mock_host_held() -> None:
+    plugin = create_test_plugin()
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    @plugin.hook("device.deleted")
+    async def on_device_deleted(device_id: str, device_data: dict[str, Any]) -> None:
+        seen.append((device_id, device_data))  # the spec's signature
+
+    admin = plugin.api.admin()  # type: ignore[attr-defined]
+    stored = await admin.devices.create({"id": "web-1", "name": "Web", "status": "online"})
+    await trigger_hook(plugin, "device.deleted", device_id="web-1")
+    assert seen == [("web-1", stored)]  # as the host would send it: the whole record
+    with pytest.raises(NotFoundError):
+        await admin.devices.get("web-1")
+
+    # a device the mock host never held: the least a record can be
+    await trigger_hook(plugin, "device.deleted", device_id="ghost")
+    assert seen[-1] == ("ghost", {"id": "ghost"})
+
+    # device_data given: passed as given, and the device is gone from the mock host
+    await admin.devices.create({"id": "db-1", "name": "Database"})
+    await trigger_hook(plugin, "device.deleted", device_id="db-1", device_data={"name": "DB"})
+    assert seen[-1] == ("db-1", {"name": "DB"})
+    with pytest.raises(NotFoundError):
+        await admin.devices.get("db-1")
+
+    with pytest.raises(HookError, match=r"missing keywords 'device_id', 'device_data'"):
+        await trigger_hook(plugin, "device.deleted")
+    assert len(seen) == 3

@@ -130,8 +130,13 @@ async def test_routes_report_status_stats_and_anomalies(detector: Plugin) -> Non
 
 async def test_deleting_a_device_forgets_it(detector: Plugin) -> None:
     await feed(detector, "web-1", NORMAL_CPU)
-    await trigger_hook(detector, "device.deleted", device_id="web-1")
+    await trigger_hook(
+        detector, "device.deleted", device_id="web-1", device_data={"name": "Web server"}
+    )
     assert await detector.storage.list_keys("*web-1*") == []
+    assert detector.logger.get_logs(level="INFO")[-1]["message"] == (
+        "Forgetting deleted device: Web server"
+    )
 
 
 async def test_devices_are_marked_as_monitored_before_they_are_stored(detector: Plugin) -> None:

@@ -1,8 +1,9 @@
 """The API's resources as seen from ``plugin.api``: one object per resource.
 
-``list(...)`` returns the items of one page (``page`` from 1, ``page_size`` at
-most 500, the server's default 50) with the resource's filters;
-``iterate(...)`` walks every page. ``get`` of an id that does not exist
+``list(...)`` returns the items of one page (``page`` from 1; ``page_size``
+from 1, the server's default 50, and a size above the server's maximum, 1,000,
+is served as that maximum) with the resource's filters; ``iterate(...)`` walks
+every page, whatever size the server used. ``get`` of an id that does not exist
 raises :class:`~ops_center_sdk.api.errors.NotFoundError`.
 """
 
@@ -89,9 +90,13 @@ class Resource:
             items: list[Record] = answer["items"]
             for item in items:
                 yield item
+            # The server may serve fewer per page than asked (it clamps to its
+            # maximum): judge the last page by the size it says it used.
+            used = answer.get("page_size")
+            served = used if isinstance(used, int) and 0 < used <= page_size else page_size
             total = answer.get("total")
-            seen = (page - 1) * page_size + len(items)
-            if len(items) < page_size or (isinstance(total, int) and seen >= total):
+            seen = (page - 1) * served + len(items)
+            if not items or len(items) < served or (isinstance(total, int) and seen >= total):
                 return
             page += 1
 
@@ -252,9 +257,10 @@ class Alerts(Resource):
         )
 
     async def create(self, data: Mapping[str, Any]) -> Record:
-        """Raise an alert: ``title`` and ``severity`` are required.
+        """Raise an alert: only ``title`` is required; ``severity`` defaults to ``"info"``.
 
-        ``device_id`` and ``message`` are optional; a ``device_id`` must name a device.
+        ``device_id`` and ``message`` are optional. A ``device_id`` is kept as
+        given, even for a device the host does not have (any more).
         """
         return await self._create(data)
 

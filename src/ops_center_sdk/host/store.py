@@ -175,6 +175,20 @@ class HostStore:
             )
         return cursor.rowcount > 0
 
+    def pop(self, kind: str, record_id: str) -> Record | None:
+        """Remove a record and return it as it was; ``None`` when there was none.
+
+        One statement, so two callers deleting the same record never both get it.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "DELETE FROM records WHERE kind = ? AND id = ? RETURNING data", (kind, record_id)
+            ).fetchone()
+        if row is None:
+            return None
+        record: Record = json.loads(row[0])
+        return record
+
     def find(
         self,
         kind: str,

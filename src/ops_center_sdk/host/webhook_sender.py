@@ -1,6 +1,7 @@
 """Webhook deliveries: events out to the URLs registered through ``/api/v1/webhooks``.
 
-For every event, each active webhook subscribed to its name gets a POST of
+For every event, each active webhook subscribed to its name (and registered
+before the event occurred) gets a POST of
 the event envelope (``{"id", "name", "occurred_at", "payload"}``) at exactly
 the URL registered (redirects are not followed), signed like the host's
 requests to plugins (:mod:`ops_center_sdk.signing`: method, path and query of
@@ -71,6 +72,17 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _instant(stamp: object) -> datetime | None:
+    """An ISO 8601 timestamp as a datetime (text order breaks when microseconds are 0)."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        instant = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class _Delivery:
     id: str
@@ -133,8 +145,14 @@ class WebhookSender:
     # ==================== sending ====================
 
     def _on_event(self, envelope: EventEnvelope) -> None:
+        occurred_at = _instant(envelope["occurred_at"])
         for hook in self.store.find(WEBHOOK_KIND).items:
             if not hook.get("active", True) or envelope["name"] not in hook.get("events", ()):
+                continue
+            created_at = _instant(hook.get("created_at"))
+            if created_at is not None and occurred_at is not None and created_at > occurred_at:
+                # Events reach this subscriber after a delay; one that happened
+                # before the webhook was registered is not the webhook's.
                 continue
             delivery = _Delivery(f"delivery-{uuid.uuid4().hex[:16]}", hook["id"], envelope)
             stamp = _now()

@@ -31,8 +31,15 @@ async def trigger_hook(
     the event, as the real host would be when it emits it: before
     ``device.created`` or ``device.updated`` the device exists there (made from
     ``device_data`` if it did not), before ``device.deleted`` it is gone.
+
+    ``device.deleted`` carries the record as it was; given only ``device_id``,
+    its ``device_data`` is the device the in-memory Ops-Center held (or just
+    ``{"id": device_id}`` when it held none), as the host would send it.
     """
-    await _mirror_on_mock_host(plugin, event, payload)
+    deleted = await _mirror_on_mock_host(plugin, event, payload)
+    device_id = payload.get("device_id")
+    if event == "device.deleted" and "device_data" not in payload and isinstance(device_id, str):
+        payload["device_data"] = deleted if deleted is not None else {"id": device_id}
     report = await plugin.dispatch(event, payload)
     if raise_errors:
         report.raise_for_errors()
@@ -53,11 +60,14 @@ async def trigger_filter(plugin: Plugin, name: str, data: Any, *, raise_errors: 
     return value
 
 
-async def _mirror_on_mock_host(plugin: Plugin, event: str, payload: dict[str, Any]) -> None:
+async def _mirror_on_mock_host(
+    plugin: Plugin, event: str, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Make the mock Ops-Center agree with the event; returns the device a deletion removed."""
     api = plugin.api
     device_id = payload.get("device_id")
     if not isinstance(api, MockAPIClient) or not isinstance(device_id, str):
-        return
+        return None
     admin = api.admin()
     if event in ("device.created", "device.updated"):
         data = payload.get("device_data")
@@ -70,5 +80,11 @@ async def _mirror_on_mock_host(plugin: Plugin, event: str, payload: dict[str, An
             except ValidationError as exc:
                 log.debug("device %r not mirrored on the mock Ops-Center: %s", device_id, exc)
     elif event == "device.deleted":
+        try:
+            record = await admin.devices.get(device_id)
+        except NotFoundError:
+            return None
         with contextlib.suppress(NotFoundError):
             await admin.devices.delete(device_id)
+        return record
+    return None

@@ -26,9 +26,8 @@ from .common import (
     only_query,
     permission,
     require_record,
-    require_reference,
 )
-from .fields import Name, RecordId, Text
+from .fields import ForeignId, Name, RecordId, Text
 from .strict_json import StrictJSONRoute
 
 KIND = "alerts"
@@ -39,20 +38,21 @@ router = APIRouter(prefix="/alerts", tags=["alerts"], route_class=StrictJSONRout
 
 
 class AlertCreate(BaseModel):
-    """Body of ``POST /alerts``: ``title`` and ``severity`` are required.
+    """Body of ``POST /alerts``: only ``title`` is required; ``severity`` defaults to info.
 
-    ``device_id``, when given, must name an existing device; an alert without
-    one is about something else (a site, a service). Fields beyond these are
-    kept as given.
+    An alert records something that happened, so its ``device_id`` is kept as
+    given: it may name a device the host does not know, or no longer has (one
+    deleted meanwhile, one of another system). An alert without one is about
+    something else (a site, a service). Fields beyond these are kept as given.
     """
 
     model_config = ConfigDict(extra="allow")
 
     id: RecordId | None = None
     title: Name
-    severity: Severity
+    severity: Severity = "info"
     message: Text = ""
-    device_id: RecordId | None = None
+    device_id: ForeignId | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -98,8 +98,6 @@ async def get_alert(host: Host, alert_id: str) -> Record:
 )
 async def create_alert(host: Host, body: AlertCreate) -> Record:
     """Raise an alert, ``active`` (emits ``alert.created``)."""
-    if body.device_id is not None:
-        require_reference(host.store, "devices", "device", "device_id", body.device_id)
     fields = document(body, exclude={"id"})
     fields.update(status="active", acknowledged_at=None, acknowledged_by=None, resolved_at=None)
     record = new_record(body.id or new_id("alert"), fields)

@@ -23,7 +23,8 @@ from ..store import HostStore, Record, RecordExists, RecordPage
 T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 500
+#: The most items one page holds; a larger ``page_size`` is served as this many.
+MAX_PAGE_SIZE = 1000
 #: Fields the host manages; a body may carry them but they are not taken from it.
 READ_ONLY_FIELDS = ("created_at", "updated_at")
 
@@ -101,11 +102,21 @@ class Paging:
 def paging(
     page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
     page_size: Annotated[
-        int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (at most 500).")
+        int,
+        Query(
+            ge=1,
+            description=f"Items per page, from 1; more than {MAX_PAGE_SIZE} is served as "
+            f"{MAX_PAGE_SIZE} (the answer's page_size says how many were used).",
+        ),
     ] = DEFAULT_PAGE_SIZE,
 ) -> Paging:
-    """FastAPI dependency: the ``page`` and ``page_size`` query parameters."""
-    return Paging(page, page_size)
+    """FastAPI dependency: the ``page`` and ``page_size`` query parameters.
+
+    A ``page_size`` above :data:`MAX_PAGE_SIZE` is clamped to it rather than
+    refused, as the big REST APIs do: a client asking for "everything on one
+    page" gets the largest page, and reads the size used from the answer.
+    """
+    return Paging(page, min(page_size, MAX_PAGE_SIZE))
 
 
 PageQuery = Annotated[Paging, Depends(paging)]
@@ -167,13 +178,17 @@ def require_record(store: HostStore, kind: str, noun: str, record_id: str) -> Re
 
 
 def require_reference(store: HostStore, kind: str, noun: str, field: str, value: str) -> None:
-    """A body field that names another record must name one that exists (else 404)."""
+    """A body field that places a record in another must name one that exists (else 422).
+
+    Only for references the host's own data depends on (a device or user in
+    an organization). A field recording what something was about, such as
+    an alert's ``device_id``, is kept as given and never checked.
+    """
     if not store.exists(kind, value):
-        raise NotFound(
-            f"{noun} {value!r} not found (named by body.{field})",
-            details=[
-                {"field": f"body.{field}", "message": f"no {noun} has this id", "type": "missing"}
-            ],
+        message = f"no {noun} has the id {value!r}; create it first or leave {field} out"
+        raise InvalidRequest(
+            f"invalid request: body.{field}: {message}",
+            details=[{"field": f"body.{field}", "message": message, "type": "unknown_reference"}],
         )
 
 

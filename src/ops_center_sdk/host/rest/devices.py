@@ -13,7 +13,7 @@ from pydantic_core import PydanticSerializationError
 
 from ..bus import EventBus
 from ..errors import Conflict, InvalidRequest, NotFound
-from ..store import Record, RecordExists
+from ..store import HostStore, Record, RecordExists
 from .common import (
     Host,
     PageQuery,
@@ -96,14 +96,21 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in without_read_only(data).items() if k != "id" and k not in HOST_FIELDS}
 
 
-async def _filtered(bus: EventBus, record: Record) -> Record:
+async def _filtered(bus: EventBus, store: HostStore, record: Record) -> Record:
     """The record after the ``device.data.process`` chain; unfiltered if the chain breaks it."""
     output = await bus.apply_filters(FILTER, record)
     try:
         if not isinstance(output, dict):
             raise TypeError(f"it returned {type(output).__name__}, not a dict")
         fields = document(DeviceFields.model_validate(_fields(output)))
-    except (PydanticValidationError, PydanticSerializationError, TypeError) as exc:
+        organization_id = fields.get("organization_id")
+        if organization_id not in (None, record.get("organization_id")) and not store.exists(
+            "organizations", organization_id
+        ):
+            # The body's organization was checked; a filter must not move the
+            # device into one that does not exist either.
+            raise ValueError(f"it set organization_id to {organization_id!r}, which does not exist")
+    except (PydanticValidationError, PydanticSerializationError, TypeError, ValueError) as exc:
         log.error(
             "filter chain %s returned an unusable device for %r (%s); stored unfiltered",
             FILTER,
@@ -127,7 +134,7 @@ async def _save(host: Host, device_id: str, fields: DeviceFields, stored: Record
         record.update({k: stored[k] for k in HOST_FIELDS if k in stored})
     record["created_at"] = stamp if stored is None else stored["created_at"]
     record["updated_at"] = stamp
-    record = await _filtered(host.bus, record)
+    record = await _filtered(host.bus, host.store, record)
     if stored is None:
         try:
             host.store.insert(KIND, record)
@@ -224,10 +231,14 @@ async def replace_device(host: Host, device_id: str, body: DeviceCreate) -> Reco
     dependencies=[Depends(permission("devices", "delete"))],
 )
 async def delete_device(host: Host, device_id: str) -> Response:
-    """Delete the device (emits ``device.deleted``); its alerts are kept."""
-    if not host.store.delete(KIND, device_id):
+    """Delete the device (emits ``device.deleted`` with the record as it was).
+
+    Its alerts are kept: they still name it by ``device_id``.
+    """
+    record = host.store.pop(KIND, device_id)
+    if record is None:
         raise NotFound(f"device {device_id!r} not found")
-    await host.bus.emit("device.deleted", {"device_id": device_id})
+    await host.bus.emit("device.deleted", {"device_id": device_id, "device_data": record})
     return Response(status_code=204)
 
 

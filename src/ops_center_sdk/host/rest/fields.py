@@ -19,3 +19,7 @@ Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 
 #: Free text such as an alert message.
 Text = Annotated[str, StringConstraints(max_length=10_000)]
+
+#: An id naming a record that may not be the host's (a device of another system, or
+#: one since deleted): kept exactly as given; not empty, at most 256 characters.
+ForeignId = Annotated[str, StringConstraints(min_length=1, max_length=256)]

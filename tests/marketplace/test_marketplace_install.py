@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 from archive_kit import malicious_archives, sha256_hex, tar_gz, write_plugin
-from conftest import ADMIN_KEY, client_for
 from fastapi import FastAPI
 
+from conftest import ADMIN_KEY, client_for
 from ops_center_sdk.host.marketplace import PACKAGE_KIND, Marketplace
 from ops_center_sdk.host.server import create_server_app
 from ops_center_sdk.packaging import build_package

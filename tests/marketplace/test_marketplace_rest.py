@@ -16,9 +16,9 @@ from archive_kit import (
     tar_gz,
     write_plugin,
 )
-from conftest import client_for
 from fastapi import FastAPI
 
+from conftest import client_for
 from ops_center_sdk.host import create_host_app
 from ops_center_sdk.host.marketplace import Marketplace
 from ops_center_sdk.packaging import PackageLimits, build_package

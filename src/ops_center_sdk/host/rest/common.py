@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+#: Highest page number: keeps every offset inside SQLite's 64-bit integers.
+MAX_PAGE = 1_000_000_000
 #: Fields the host manages; a body may carry them but they are not taken from it.
 READ_ONLY_FIELDS = ("created_at", "updated_at")
 
@@ -99,7 +101,9 @@ class Paging:
 
 
 def paging(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1 (at most 10^9).")
+    ] = 1,
     page_size: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page (at most 500).")
     ] = DEFAULT_PAGE_SIZE,

@@ -444,6 +444,22 @@ def test_keys_that_are_not_strings_are_refused_naming_them() -> None:
         config.get(5)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="a config key must be a string, got int 5"):
         config.set(5, 1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="non-empty"):
-        config.set("", 1)
+    assert config.all() == {"threshold": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("key", "where", "what"),
+    [
+        ("", "", "a config key must be a non-empty string, got ''"),
+        ("smtp..port", "smtp..port", "has an empty part between dots"),
+        ("smtp.", "smtp.", "has an empty part between dots"),
+    ],
+)
+def test_empty_keys_are_config_errors_naming_the_key(key: str, where: str, what: str) -> None:
+    config = Config(overrides={"threshold": 0.5})
+    with pytest.raises(ConfigError) as caught:
+        config.set(key, 1)
+    assert caught.value.summary == f"cannot set {key!r}"
+    assert caught.value.problems[0].path == where
+    assert what in caught.value.problems[0].message
     assert config.all() == {"threshold": 0.5}

@@ -32,6 +32,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import ConfigError, Problem
+from .schema_safety import (
+    known_drafts,
+    local_only_registry,
+    schema_dialect_problems,
+    schema_safety_problems,
+)
 from .yaml_source import (
     EMPTY_LINE_MAP,
     KeyPath,
@@ -296,13 +302,16 @@ class Config:
         if not isinstance(key, str):
             raise TypeError(f"a config key must be a string, got {type(key).__name__} {key!r}")
         if not key:
-            raise ValueError("a config key must be a non-empty string, got ''")
+            raise ConfigError(
+                "cannot set ''", [Problem("", "a config key must be a non-empty string, got ''")]
+            )
         properties = (self._schema or {}).get("properties", {})
         if "." not in key or key in self._merged or key in properties:
             return (key,)
         parts = tuple(key.split("."))
         if not all(parts):
-            raise ValueError(f"config key {key!r} has an empty part between dots")
+            message = "has an empty part between dots (or a dot at an end)"
+            raise ConfigError(f"cannot set {key!r}", [Problem(key, message)])
         return parts
 
     def _check_containers(self, key: str, loc: Loc) -> None:
@@ -363,17 +372,23 @@ class Config:
 
 
 def make_validator(schema: Mapping[str, Any]) -> Any:
-    """A validator for ``schema``: its ``$schema`` draft, 2020-12 by default, formats checked."""
+    """A validator for ``schema``: its ``$schema`` draft, 2020-12 by default, formats checked.
+
+    Its ``$ref`` resolve only inside ``schema``: nothing is ever fetched
+    (see :mod:`ops_center_sdk.schema_safety`).
+    """
     cls = _validator_class(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=local_only_registry())
 
 
 def _validator_class(schema: Mapping[str, Any]) -> Any:
     # jsonschema is imported on first use: it costs ~40 ms and most manifests have no schema.
     from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
-    from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 
-    return validator_for(schema, default=Draft202012Validator)
+    dialect = schema.get("$schema")
+    if isinstance(dialect, str):
+        return known_drafts().get(dialect.rstrip("#"), Draft202012Validator)
+    return Draft202012Validator
 
 
 def config_schema_problems(schema: Any) -> list[Violation]:
@@ -384,15 +399,25 @@ def config_schema_problems(schema: Any) -> list[Violation]:
     """
     if not isinstance(schema, Mapping):
         return [((), f"must be a JSON Schema mapping, got {describe_value(schema)}")]
-    problems = _meta_schema_problems(schema)
-    declared = schema.get("type")
-    if declared is not None and declared != "object":
-        problems.append(
-            (("type",), f"must be 'object': the config is a mapping of settings, got {declared!r}")
-        )
-    problems += _keyword_typos(schema, ())
-    if not problems:
-        problems = _default_problems(schema)
+    problems = schema_dialect_problems(schema)
+    if problems:
+        return problems
+    try:
+        problems = _meta_schema_problems(schema)
+        declared = schema.get("type")
+        if declared is not None and declared != "object":
+            problems.append(
+                (
+                    ("type",),
+                    f"must be 'object': the config is a mapping of settings, got {declared!r}",
+                )
+            )
+        problems += _keyword_typos(schema, ())
+        problems += schema_safety_problems(schema)
+        if not problems:
+            problems = _default_problems(schema)
+    except RecursionError:
+        return [((), "is nested too deeply to be checked; flatten it (use $defs and $ref)")]
     return problems
 
 
@@ -427,12 +452,20 @@ def schema_violations(
     ``required`` keys with no value are left out (see the module docs), or are
     the only thing reported with ``only_required=True``.
     """
+    from referencing.exceptions import Unresolvable
+
     found: dict[Violation, None] = {}
-    for error in validator.iter_errors(instance):
-        if (error.validator == "required") != only_required:
-            continue
-        for violation in _describe(error):
-            found[violation] = None
+    try:
+        for error in validator.iter_errors(instance):
+            if (error.validator == "required") != only_required:
+                continue
+            for violation in _describe(error):
+                found[violation] = None
+    except RecursionError:
+        # schema_safety refuses the loops it can see; this is the last line for the rest.
+        return [((), "checking the value against the schema never ends (a $ref loops)")]
+    except Unresolvable as exc:
+        return [((), f"the schema's reference {exc.ref!r} cannot be resolved inside it")]
     return list(found)
 
 
@@ -527,7 +560,7 @@ def _did_you_mean(value: Any, choices: Any) -> str:
 
 def _meta_schema_problems(schema: Mapping[str, Any]) -> list[Violation]:
     cls = _validator_class(schema)
-    meta = cls(cls.META_SCHEMA)
+    meta = cls(cls.META_SCHEMA, registry=local_only_registry())
     problems: list[Violation] = []
     for error in meta.iter_errors(schema):
         loc: Loc = tuple(error.absolute_path)

@@ -142,9 +142,14 @@ def _walk(
     duplicates: list[DuplicateKey],
     active: set[int],
 ) -> None:
-    # Anchors can make a node its own descendant; ``active`` stops the cycle.
+    # An alias inside its own anchor (``a: &x [*x]``) makes a value that contains itself:
+    # no JSON value is like that, and every later walk over the data would recurse forever.
     if id(node) in active:
-        return
+        raise yaml.MarkedYAMLError(
+            problem=f"{format_path(path) or 'the document'}: an alias (*name) is used inside "
+            "the anchor (&name) it refers to, so the value would contain itself",
+            problem_mark=node.start_mark,
+        )
     active.add(id(node))
     if isinstance(node, MappingNode):
         for key_node, value_node in node.value:

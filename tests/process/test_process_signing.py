@@ -194,7 +194,10 @@ async def test_every_call_the_host_makes_is_signed_with_a_new_delivery_id(
         await host.settle()
         await host.get("/api/v1/plugins/recorder/health")
         assert (await host.http.post("/api/v1/plugins/recorder/disable")).status_code == 200
-    calls = [json.loads(line) for line in (data_dir / "plugins" / "recorder" / "calls.jsonl").read_text().splitlines()]
+    calls = [
+        json.loads(line)
+        for line in (data_dir / "plugins" / "recorder" / "calls.jsonl").read_text().splitlines()
+    ]
     kinds = {(call["method"], call["path"]) for call in calls}
     assert {
         ("GET", "/_ops/health"),

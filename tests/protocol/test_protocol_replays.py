@@ -100,7 +100,7 @@ async def test_an_event_delivery_replayed_to_uninstall_does_not_run_on_uninstall
     client: httpx.AsyncClient, plugin: Plugin
 ) -> None:
     event = {"id": "evt-1", "name": "device.deleted", "occurred_at": "", "payload": {}}
-    delivery = capture("/_ops/events", {**event, "payload": {"device_id": "d1"}})
+    delivery = capture("/_ops/events", {**event, "payload": {"device_id": "d1", "device_data": {}}})
     assert (await client.post("/_ops/events", **vars(delivery))).json()["status"] == "processed"
     for phase in ("uninstall", "disable", "install"):
         response = await client.post(f"/_ops/lifecycle/{phase}", **vars(delivery))
@@ -124,7 +124,7 @@ async def test_a_retried_event_has_a_new_delivery_id_and_is_a_duplicate_not_a_re
     client: httpx.AsyncClient, plugin: Plugin
 ) -> None:
     event = {"id": "evt-2", "name": "device.deleted", "occurred_at": "", "payload": {}}
-    event["payload"] = {"device_id": "d2"}
+    event["payload"] = {"device_id": "d2", "device_data": {}}
     first, retry = capture("/_ops/events", event), capture("/_ops/events", event)
     assert first.headers[DELIVERY_HEADER] != retry.headers[DELIVERY_HEADER]
     assert (await client.post("/_ops/events", **vars(first))).json()["status"] == "processed"

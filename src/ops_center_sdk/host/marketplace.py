@@ -44,6 +44,7 @@ from ..packaging import (
     package_stem,
     sha256_of,
 )
+from .check_budget import DEFAULT_CHECK_BUDGET_SECONDS, run_check
 from .errors import HostError
 from .store import HostStore, Record, RecordExists
 
@@ -177,11 +178,15 @@ class Marketplace:
         sha256: str,
         *,
         publisher: str = "admin",
+        budget: float = DEFAULT_CHECK_BUDGET_SECONDS,
     ) -> Published:
         """Receive an upload (the request body), check it, and publish it.
 
         The body is written to ``incoming/`` and refused as soon as it passes
-        the size limit; nothing is left there whatever the outcome.
+        the size limit; nothing is left there whatever the outcome. The
+        checks run in a worker thread and are refused with
+        :class:`~ops_center_sdk.host.check_budget.CheckTooSlow` after
+        ``budget`` seconds (nothing is published then).
         """
         expected = _checksum(sha256)
         incoming = self._incoming_file()
@@ -202,8 +207,15 @@ class Marketplace:
                     "the request body is empty: send the package's bytes "
                     "(Content-Type: application/gzip)"
                 )
+            contents = await run_check(
+                self._verified,
+                incoming,
+                expected,
+                budget=budget,
+                what="checking the uploaded package",
+            )
             return await asyncio.to_thread(
-                self.publish_file, incoming, expected, publisher=publisher
+                self._publish_checked, incoming, expected, contents, publisher
             )
         finally:
             incoming.unlink(missing_ok=True)
@@ -211,6 +223,10 @@ class Marketplace:
     def publish_file(self, path: Path, sha256: str, *, publisher: str = "admin") -> Published:
         """Check the package file ``path`` and publish a copy of it."""
         expected = _checksum(sha256)
+        return self._publish_checked(path, expected, self._verified(path, expected), publisher)
+
+    def _verified(self, path: Path, expected: str) -> PackageContents:
+        """The package's contents once its checksum, archive and plugin pass every check."""
         actual = sha256_of(path)
         if actual != expected:
             raise ChecksumRefused(
@@ -218,7 +234,11 @@ class Marketplace:
                 f"{actual}; the package was changed or damaged on the way, so it was refused",
                 details=[{"field": "sha256", "message": "does not match the body"}],
             )
-        contents = self._check(path, expected)
+        return self._check(path, expected)
+
+    def _publish_checked(
+        self, path: Path, expected: str, contents: PackageContents, publisher: str
+    ) -> Published:
         manifest = contents.manifest
         plugin_id, version = manifest.id, manifest.version
         with self._publishing:

@@ -124,7 +124,7 @@ def check_api_calls(root: Path, manifest: Manifest, lines: LineMap, found: Findi
         shown = path.relative_to(root).as_posix()
         try:
             module = ast.parse(path.read_text(encoding="utf-8"), filename=shown)
-        except (SyntaxError, UnicodeDecodeError, OSError):
+        except (SyntaxError, UnicodeDecodeError, OSError, RecursionError, MemoryError, ValueError):
             if shown != manifest.runtime.entrypoint:
                 found.warning(
                     "syntax",

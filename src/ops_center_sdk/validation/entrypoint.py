@@ -43,6 +43,22 @@ def parse_module(path: Path, shown: str, found: Findings) -> ast.Module | None:
             fix=f"correct the syntax on line {exc.lineno} of {shown}",
         )
         return None
+    except (RecursionError, MemoryError, ValueError) as exc:
+        # The parser gives up on very deep nesting (RecursionError, or MemoryError for its
+        # own stack) and on NUL bytes (ValueError): Python could not import it either.
+        found.error(
+            "syntax",
+            f"Python cannot parse {shown}: {_parse_failure(exc)}",
+            file=shown,
+            fix=f"simplify {shown}: split deeply nested expressions into several statements",
+        )
+        return None
+
+
+def _parse_failure(exc: BaseException) -> str:
+    if isinstance(exc, ValueError):
+        return str(exc)
+    return "an expression is nested too deeply for the parser"
 
 
 _UNKNOWN: Any = object()

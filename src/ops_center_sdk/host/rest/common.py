@@ -25,6 +25,8 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 #: The most items one page holds; a larger ``page_size`` is served as this many.
 MAX_PAGE_SIZE = 1000
+#: Highest page number: keeps every offset inside SQLite's 64-bit integers.
+MAX_PAGE = 1_000_000_000
 #: Fields the host manages; a body may carry them but they are not taken from it.
 READ_ONLY_FIELDS = ("created_at", "updated_at")
 
@@ -100,7 +102,9 @@ class Paging:
 
 
 def paging(
-    page: Annotated[int, Query(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description="Page number, from 1 (at most 10^9).")
+    ] = 1,
     page_size: Annotated[
         int,
         Query(

@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..auth import Principal, require
+from ..check_budget import check_budget_of, check_plugin_folder, run_check
 from ..errors import HostError
 from ..limits import BodySizeLimit
 from ..marketplace import Marketplace
@@ -75,7 +76,8 @@ async def publish(
     """Check and publish the package in the body; answers the listing and the version.
 
     Refused: a checksum that does not match (422 ``checksum_mismatch``), a
-    package that is unsafe or invalid (422 ``package_refused``), too large
+    package that is unsafe or invalid (422 ``package_refused``), checks that
+    take longer than the host's budget (422 ``check_too_slow``), too large
     (413), or a version already published (409 ``version_exists``).
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -92,7 +94,12 @@ async def publish(
             f"the package's SHA-256 is required: send it in the {CHECKSUM_HEADER} header",
             details=[{"field": f"header.{CHECKSUM_HEADER}", "message": "missing"}],
         )
-    published = await market.publish_stream(request.stream(), expected, publisher=principal.owner)
+    published = await market.publish_stream(
+        request.stream(),
+        expected,
+        publisher=principal.owner,
+        budget=check_budget_of(request.app.state),
+    )
     return {"plugin": published.listing, "package": published.package}
 
 
@@ -195,6 +202,12 @@ async def install(
         "sha256": record["sha256"],
     }
     try:
+        await run_check(
+            check_plugin_folder,
+            folder,
+            budget=check_budget_of(request.app.state),
+            what=f"checking plugin.yaml of {plugin_id} {record['version']}",
+        )
         entry = await plugins.install_folder(folder, enable=enable, replace=replace, source=source)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

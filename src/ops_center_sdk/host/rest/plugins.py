@@ -23,6 +23,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth import Principal
+from ..check_budget import check_budget_of, check_plugin_folder, run_check
 from ..errors import InvalidRequest, NotFound, PermissionDenied
 from ..plugin_errors import PluginUnavailable
 from ..plugin_host import PluginHost, key_owner
@@ -108,15 +109,23 @@ async def get_plugin(plugins: Plugins, plugin_id: str) -> dict[str, Any]:
 
 @router.post("", status_code=201, summary="Install a plugin from a folder")
 async def install_plugin(
-    plugins: Plugins, body: InstallRequest, principal: Admin
+    request: Request, plugins: Plugins, body: InstallRequest, principal: Admin
 ) -> dict[str, Any]:
     """Load the plugin folder, run its ``on_install`` once and (by default) enable it.
 
     A broken plugin.yaml, an entrypoint that fails to import or a failing
     ``on_install`` is answered 422, naming the file and line; nothing is
-    installed then. A plugin that installs but fails to enable is answered
+    installed then. plugin.yaml and config.yaml are checked off the event
+    loop first; checks that take longer than the host's budget (10 s) are
+    answered 422 ``check_too_slow``. A plugin that installs but fails to enable is answered
     201 with ``status: "error"`` and the reason in ``error``.
     """
+    await run_check(
+        check_plugin_folder,
+        body.path,
+        budget=check_budget_of(request.app.state),
+        what=f"checking plugin.yaml and config.yaml in {body.path!r}",
+    )
     entry = await plugins.install_folder(body.path, enable=body.enable, mode=body.mode)
     return plugins.describe(entry)
 

@@ -5,6 +5,10 @@ it installs the plugin on its first start ever (remembered in storage),
 enables it at startup and disables it at shutdown. Run by a host
 (``OPS_CENTER_MANAGED=1``), it leaves the lifecycle to the host's calls on
 the ``/_ops/`` endpoints (:mod:`ops_center_sdk.protocol`).
+
+Either way the app checks the host's signed caller headers on each request
+and keeps the verified caller for :func:`~ops_center_sdk.caller.get_caller`
+(:class:`~ops_center_sdk.caller.CallerCheck`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from .caller import CallerCheck
 from .logger import configure_logging
 from .protocol import ProtocolEndpoints, is_managed
 from .routes import RouteSpec, build_router
@@ -54,8 +59,10 @@ def create_app(plugin: Plugin) -> FastAPI:
         redoc_url=None,
     )
     app.state.plugin = plugin
-    app.state.protocol = ProtocolEndpoints(plugin)
-    app.router.routes.extend(app.state.protocol.routes())
+    protocol = ProtocolEndpoints(plugin)
+    app.state.protocol = protocol
+    app.router.routes.extend(protocol.routes())
+    app.add_middleware(CallerCheck, secret=lambda: protocol.secret)
     app.state.mounted_routes = []
     _mount_new_routes(app, plugin)
     return app

@@ -56,7 +56,8 @@ async def test_anonymous_and_bad_keys_get_the_hosts_401(host: RunningHost, tmp_p
         assert response.status_code == 401, response.text
         assert response.headers["www-authenticate"] == "Bearer"
         body = response.json()
-        assert set(body) == {"error"} and body["error"]["code"] == "unauthorized"
+        assert set(body) == {"error"}
+        assert body["error"]["code"] == "unauthorized"
         assert set(body["error"]) == set(rest.json()["error"])  # the REST API's own shape
     assert "missing API key" in missing.json()["error"]["message"]
     assert "invalid or revoked" in wrong.json()["error"]["message"]
@@ -103,7 +104,8 @@ async def test_the_plugin_never_sees_the_callers_credentials(
     assert not names & CREDENTIALS
     assert not any(name.startswith("x-ops-center-caller") for name in names)
     assert ["x-trace", "kept"] in body["headers"]
-    assert ADMIN_KEY not in response.text and "s3cret" not in response.text
+    assert ADMIN_KEY not in response.text
+    assert "s3cret" not in response.text
     assert body["body"] == "payload"
     assert body["caller"] == {"kind": "admin", "id": "admin", "key_id": "admin"}
 
@@ -119,8 +121,10 @@ async def test_the_plugin_sees_which_key_called(host: RunningHost, tmp_path: Pat
     assert seen == {"item": "42", "caller": {"kind": "key", "id": "ops-team", "key_id": team_id}}
     async with host.client(other_plugin) as client:
         caller = (await client.get("/plugins/route-spy/items/42")).json()["caller"]
-    assert caller["kind"] == "plugin" and caller["id"] == "other-plugin"
-    assert team not in str(seen) and other_plugin not in str(caller)
+    assert caller["kind"] == "plugin"
+    assert caller["id"] == "other-plugin"
+    assert team not in str(seen)
+    assert other_plugin not in str(caller)
 
 
 async def test_a_public_route_needs_no_key_and_still_gets_no_credentials(

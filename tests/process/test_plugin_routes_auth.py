@@ -29,7 +29,8 @@ def header_names(body: dict[str, Any]) -> set[str]:
 
 async def install_spy(host: ServedHost, tmp_path: Path) -> None:
     described = await host.install(shutil.copytree(SPY, tmp_path / "route-spy"), mode="process")
-    assert described["mode"] == "process" and described["status"] == "enabled"
+    assert described["mode"] == "process"
+    assert described["status"] == "enabled"
 
 
 async def test_process_routes_need_a_key_and_never_get_it(tmp_path: Path, data_dir: Path) -> None:
@@ -50,7 +51,10 @@ async def test_process_routes_need_a_key_and_never_get_it(tmp_path: Path, data_d
         assert public.json() == {"ok": True, "caller": None}
 
         forged = sign_caller(
-            Caller("plugin", "other", "k"), "guess", method="POST", path="/plugins/route-spy/headers"
+            Caller("plugin", "other", "k"),
+            "guess",
+            method="POST",
+            path="/plugins/route-spy/headers",
         )
         seen = await host.http.post(
             "/plugins/route-spy/headers",
@@ -60,7 +64,8 @@ async def test_process_routes_need_a_key_and_never_get_it(tmp_path: Path, data_d
         assert seen.status_code == 200, seen.text
         body = seen.json()
         assert not header_names(body) & CREDENTIALS
-        assert ADMIN_KEY not in seen.text and "s3cret" not in seen.text
+        assert ADMIN_KEY not in seen.text
+        assert "s3cret" not in seen.text
         assert body["caller"] == {"kind": "admin", "id": "admin", "key_id": "admin"}
         assert body["body"] == "payload"
         # the caller headers the plugin's app checked are not handed on to the handler either

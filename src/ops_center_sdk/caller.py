@@ -190,11 +190,15 @@ def without_caller_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple
 class CallerCheck:
     """ASGI middleware of a plugin's app: verify the host's caller headers, then drop them.
 
-    A request without caller headers goes on with no caller; one whose
-    headers verify goes on with its :class:`Caller` on the scope (for
-    :func:`get_caller`) and without those headers; any other is answered 401
-    ``bad_caller``. ``secret`` defaults to ``OPS_CENTER_PLUGIN_SECRET`` (read
-    at each request); each delivery id is accepted once.
+    A request whose headers verify goes on with its :class:`Caller` on the
+    scope (for :func:`get_caller`) and without those headers; one with caller
+    headers that do not verify is answered 401 ``bad_caller``. A request
+    without caller headers goes on with no caller, unless
+    ``required(method, path)`` says it needs one (a host runs the plugin and
+    the route is not public): then it is answered 401 ``caller_required``, so
+    the host's key check cannot be skipped by calling the process's port.
+    ``secret`` defaults to ``OPS_CENTER_PLUGIN_SECRET`` (read at each
+    request); each delivery id is accepted once.
     """
 
     def __init__(
@@ -202,11 +206,13 @@ class CallerCheck:
         app: ASGIApp,
         *,
         secret: Callable[[], str] | None = None,
+        required: Callable[[str, str], bool] | None = None,
         seen: SeenDeliveries | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
         self._secret = secret or (lambda: os.environ.get(_SECRET_ENV, ""))
+        self._required = required
         self.seen = seen if seen is not None else SeenDeliveries()
         self._clock = clock
 
@@ -221,10 +227,16 @@ class CallerCheck:
             try:
                 caller = self._verify(scope, sent)
             except SignatureError as exc:
-                await _refuse(str(exc))(scope, receive, send)
+                await _refuse("bad_caller", f"caller identity refused: {exc}")(scope, receive, send)
                 return
             scope["headers"] = without_caller_headers(raw)
             scope[SCOPE_KEY] = caller
+        elif self._required is not None and self._required(scope["method"], scope["path"]):
+            message = (
+                "an Ops-Center runs this plugin: call its routes through the host, with an API key"
+            )
+            await _refuse("caller_required", message)(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     def _verify(self, scope: Scope, sent: list[tuple[bytes, bytes]]) -> Caller:
@@ -248,8 +260,5 @@ class CallerCheck:
         )
 
 
-def _refuse(message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": "bad_caller", "message": f"caller identity refused: {message}"}},
-        status_code=401,
-    )
+def _refuse(code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=401)

@@ -66,25 +66,34 @@ class RouteAccess:
         from starlette.routing import compile_path
 
         self.rules = tuple(rules)
-        self._public = [
-            (compile_path(rule.path)[0], frozenset(rule.methods))
-            for rule in self.rules
-            if rule.public
-        ]
+        compiled = [(compile_path(r.path)[0], frozenset(r.methods), r.public) for r in self.rules]
+        self._public = [(regex, methods) for regex, methods, public in compiled if public]
+        self._private = [(regex, methods) for regex, methods, public in compiled if not public]
 
     def is_public(self, method: str, path: str) -> bool:
         """True when a public route serves ``method`` at ``path`` (HEAD goes with GET)."""
-        if not self._public:
-            return False
-        wanted = {method, "GET"} if method == "HEAD" else {method}
-        return any(
-            not wanted.isdisjoint(methods) and regex.match(path) is not None
-            for regex, methods in self._public
-        )
+        return _matches(self._public, method, path)
+
+    def is_private(self, method: str, path: str) -> bool:
+        """True when a route that needs a key serves ``method`` at ``path``."""
+        return _matches(self._private, method, path) and not self.is_public(method, path)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every rule as ``{"path", "methods", "public"}``."""
         return [rule.describe() for rule in self.rules]
+
+
+_Compiled = Sequence[tuple[re.Pattern[str], frozenset[str]]]
+
+
+def _matches(routes: _Compiled, method: str, path: str) -> bool:
+    if not routes:
+        return False
+    wanted = {method, "GET"} if method == "HEAD" else {method}
+    return any(
+        not wanted.isdisjoint(methods) and regex.match(path) is not None
+        for regex, methods in routes
+    )
 
 
 def manifest_flag(routes: Sequence[RouteEntry], path: str, method: str) -> bool | None:

@@ -95,7 +95,7 @@ async def test_plugin_info_lists_a_process_plugins_public_routes(
     }
 
 
-async def test_the_process_refuses_caller_headers_it_cannot_verify(
+async def test_the_process_refuses_callers_it_cannot_verify(
     tmp_path: Path, data_dir: Path
 ) -> None:
     async with served_host(data_dir) as host:
@@ -115,10 +115,16 @@ async def test_the_process_refuses_caller_headers_it_cannot_verify(
             accepted = await direct.get(path, headers=genuine)
             replayed = await direct.get(path, headers=genuine)
             plain = await direct.get(path)
+            public = await direct.get("/plugins/route-spy/status")
+            docs = await direct.get("/plugins/route-spy/openapi.json")
         for refused in (unsigned, forged, elsewhere, replayed):
             assert refused.status_code == 401, refused.text
             assert refused.json()["error"]["code"] == "bad_caller"
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["caller"] == {"kind": "admin", "id": "admin", "key_id": "admin"}
         assert "already" in replayed.text or "replay" in replayed.text
-        assert plain.json()["caller"] is None
+        # the host's key check cannot be skipped by calling the process's port
+        assert plain.status_code == 401
+        assert plain.json()["error"]["code"] == "caller_required"
+        assert public.json() == {"ok": True, "caller": None}
+        assert docs.status_code == 200

@@ -615,8 +615,7 @@ def test_a_deeply_nested_manifest_is_a_yaml_error_not_a_crash() -> None:
 
 def test_a_route_is_private_unless_it_says_public_true() -> None:
     routes = (
-        "routes:\n  - path: /a\n    handler: a\n"
-        "  - path: /b\n    handler: b\n    public: true\n"
+        "routes:\n  - path: /a\n    handler: a\n  - path: /b\n    handler: b\n    public: true\n"
     )
     manifest = parse_manifest(BASE + routes)
     assert [route.public for route in manifest.routes] == [False, True]

@@ -109,9 +109,7 @@ async def test_the_app_refuses_caller_headers_it_cannot_check(
     assert "OPS_CENTER_PLUGIN_SECRET" in no_secret.json()["error"]["message"]
     monkeypatch.setenv("OPS_CENTER_PLUGIN_SECRET", SECRET)
     unsigned = await client.get(PATH, headers={CALLER_HEADER: ADMIN.to_header()})
-    twice = await client.get(
-        PATH, headers=[(CALLER_HEADER, ADMIN.to_header()), *signed.items()]
-    )
+    twice = await client.get(PATH, headers=[(CALLER_HEADER, ADMIN.to_header()), *signed.items()])
     for refused in (unsigned, twice):
         assert refused.status_code == 401
         assert refused.json()["error"]["code"] == "bad_caller"

@@ -95,9 +95,7 @@ async def test_plugin_info_lists_a_process_plugins_public_routes(
     }
 
 
-async def test_the_process_refuses_callers_it_cannot_verify(
-    tmp_path: Path, data_dir: Path
-) -> None:
+async def test_the_process_refuses_callers_it_cannot_verify(tmp_path: Path, data_dir: Path) -> None:
     async with served_host(data_dir) as host:
         await install_spy(host, tmp_path)
         process = host.runtime("route-spy").process

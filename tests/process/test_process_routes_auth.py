@@ -71,6 +71,10 @@ async def test_process_routes_need_a_key_and_never_get_it(tmp_path: Path, data_d
         # the caller headers the plugin's app checked are not handed on to the handler either
         assert not any(name.startswith("x-ops-center-caller") for name in header_names(body))
 
+        odd = await host.http.request("M-SEARCH", "/plugins/route-spy/headers")
+        assert odd.status_code == 400, odd.text  # cannot be signed: refused, never a 500
+        assert error_of(odd)["code"] == "bad_request"
+
         team = host.app.state.keys.issue("ops-team", [])
         queried = await host.http.get(
             "/plugins/route-spy/items/a%20b?x=1&y=2", headers={"Authorization": f"Bearer {team}"}

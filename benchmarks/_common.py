@@ -77,11 +77,19 @@ def wait_until_up(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise RuntimeError(f"server on port {port} did not start in {timeout}s")
 
 
-def requests_per_second(url: str, *, seconds: int = 5, connections: int = 32) -> float:
-    """Throughput of GET ``url``: wrk when installed, else a Python load generator."""
+def requests_per_second(
+    url: str,
+    *,
+    seconds: int = 5,
+    connections: int = 32,
+    headers: dict[str, str] | None = None,
+) -> float:
+    """Throughput of GET ``url`` (sending ``headers``): wrk when installed, else Python."""
+    sent = headers or {}
     if shutil.which("wrk"):
+        flags = [part for name, value in sent.items() for part in ("-H", f"{name}: {value}")]
         out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url],
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *flags, url],
             capture_output=True,
             text=True,
             check=True,
@@ -90,10 +98,10 @@ def requests_per_second(url: str, *, seconds: int = 5, connections: int = 32) ->
             if line.startswith("Requests/sec:"):
                 return float(line.split()[1])
         raise RuntimeError(f"unexpected wrk output:\n{out}")
-    return _python_load(url, seconds=seconds, connections=connections)
+    return _python_load(url, seconds=seconds, connections=connections, headers=sent)
 
 
-def _python_load(url: str, *, seconds: int, connections: int) -> float:
+def _python_load(url: str, *, seconds: int, connections: int, headers: dict[str, str]) -> float:
     import asyncio
 
     import httpx
@@ -101,7 +109,8 @@ def _python_load(url: str, *, seconds: int, connections: int) -> float:
     async def run() -> float:
         done = 0
         stop = time.perf_counter() + seconds
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=connections)) as client:
+        limits = httpx.Limits(max_connections=connections)
+        async with httpx.AsyncClient(limits=limits, headers=headers) as client:
 
             async def worker() -> None:
                 nonlocal done

@@ -611,3 +611,14 @@ def test_a_deeply_nested_manifest_is_a_yaml_error_not_a_crash() -> None:
     text = "id: deep-plugin\nname: Deep\nversion: 1.0.0\nx: " + "[" * 50_000 + "]" * 50_000
     with pytest.raises(ManifestError, match="nested too deeply"):
         parse_manifest(text)
+
+
+def test_a_route_is_private_unless_it_says_public_true() -> None:
+    routes = (
+        "routes:\n  - path: /a\n    handler: a\n  - path: /b\n    handler: b\n    public: true\n"
+    )
+    manifest = parse_manifest(BASE + routes)
+    assert [route.public for route in manifest.routes] == [False, True]
+    problem = only_problem(BASE + "routes:\n  - path: /a\n    handler: a\n    public: 'yes'\n")
+    assert problem.path == "routes[0].public"
+    assert problem.line == 7

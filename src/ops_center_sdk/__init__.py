@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "SchedulerError": "ops_center_sdk.errors",
     "CronError": "ops_center_sdk.errors",
     "StorageError": "ops_center_sdk.errors",
+    "Caller": "ops_center_sdk.caller",
+    "get_caller": "ops_center_sdk.caller",
 }
 
 __all__ = [  # noqa: RUF022 - grouped as in the spec
@@ -49,11 +51,14 @@ __all__ = [  # noqa: RUF022 - grouped as in the spec
     "SchedulerError",
     "CronError",
     "StorageError",
+    "Caller",
+    "get_caller",
 ]
 
 if TYPE_CHECKING:
     from typing import Any
 
+    from .caller import Caller, get_caller
     from .config import Config
     from .errors import (
         ConfigError,

@@ -303,6 +303,8 @@ class RouteEntry(_Strict):
     path: str
     methods: tuple[Method, ...] = ("GET",)
     handler: str
+    #: Served through the host without an API key.
+    public: bool = Field(default=False, strict=True)
 
     _path = field_validator("path", mode="before")(_check_route_path)
     _handler = field_validator("handler", mode="before")(_check_handler)

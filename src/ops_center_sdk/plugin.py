@@ -292,14 +292,23 @@ class Plugin:
         return register
 
     def route(
-        self, path: str, methods: Sequence[str] | None = None, **options: Any
+        self,
+        path: str,
+        methods: Sequence[str] | None = None,
+        *,
+        public: bool = False,
+        **options: Any,
     ) -> Callable[[F], F]:
-        """Serve ``func`` at ``/plugins/<id><path>``; options go to FastAPI."""
+        """Serve ``func`` at ``/plugins/<id><path>``; options go to FastAPI.
+
+        Through the host the route needs an API key; ``public=True`` serves it
+        without one (say ``public: true`` on the route in plugin.yaml too).
+        """
 
         _refuse_bare_decorator("route", path, "'/status'")
 
         def register(func: F) -> F:
-            spec = make_route(path, methods, func, options)
+            spec = make_route(path, methods, func, options, public=public)
             check_no_duplicate(spec, self.routes)
             self.routes.append(spec)
             return func

@@ -3,7 +3,8 @@
 A route declared as ``/status`` is served at ``/plugins/{plugin_id}/status``.
 Handlers follow FastAPI's rules for path, query and body parameters and may
 return a dict, a Pydantic model, a ``Response``, or a ``(body, status_code)``
-tuple.
+tuple. Through the host a route needs an API key unless it is declared
+``public`` (:mod:`ops_center_sdk.route_access`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _PATH = re.compile(r"^/[A-Za-z0-9._~\-/{}:]*$")
 _PARAMETER = re.compile(r"\{[^}]*\}")
+#: The OpenAPI extension marking a route declared ``public=True``: how a host
+#: learns it from a plugin process (its ``openapi.json``).
+PUBLIC_EXTENSION = "x-ops-center-public"
 
 
 class RouteError(OpsCenterError, ValueError):
@@ -37,6 +41,8 @@ class RouteSpec:
     methods: tuple[str, ...]
     handler: Callable[..., Any]
     options: dict[str, Any] = field(default_factory=dict)
+    #: Served through the host without an API key.
+    public: bool = False
 
     @property
     def handler_name(self) -> str:
@@ -44,7 +50,12 @@ class RouteSpec:
 
 
 def make_route(
-    path: str, methods: Sequence[str] | None, handler: Callable[..., Any], options: dict[str, Any]
+    path: str,
+    methods: Sequence[str] | None,
+    handler: Callable[..., Any],
+    options: dict[str, Any],
+    *,
+    public: bool = False,
 ) -> RouteSpec:
     """Check a declaration and build its :class:`RouteSpec`; errors name the handler."""
     where = f"route {path!r} (handler {getattr(handler, '__qualname__', handler)!r})"
@@ -67,7 +78,9 @@ def make_route(
             f"{where}: unknown HTTP method(s) {', '.join(unknown)}; "
             f"use {', '.join(sorted(HTTP_METHODS))}"
         )
-    return RouteSpec(path, chosen, handler, dict(options))
+    if not isinstance(public, bool):
+        raise RouteError(f"{where}: public must be True or False, got {public!r}")
+    return RouteSpec(path, chosen, handler, dict(options), public)
 
 
 def check_no_duplicate(spec: RouteSpec, declared: Sequence[RouteSpec]) -> None:
@@ -137,6 +150,9 @@ def build_router(plugin_id: str, routes: Sequence[RouteSpec]) -> APIRouter:
     router = APIRouter(prefix=route_prefix(plugin_id), tags=[plugin_id])
     for spec in routes:
         options = {"name": spec.handler_name, **spec.options}
+        if spec.public:
+            extra = options.get("openapi_extra") or {}
+            options["openapi_extra"] = {**extra, PUBLIC_EXTENSION: True}
         router.add_api_route(
             spec.path, adapt_handler(spec.handler), methods=list(spec.methods), **options
         )

@@ -108,6 +108,7 @@ def test_a_valid_plugin_exits_0_with_no_findings(
         "plugin": {"id": "demo-plugin", "version": "1.0.0"},
         "errors": 0,
         "warnings": 0,
+        "public_routes": [],
         "findings": [],
     }
     assert main(["validate", str(folder)]) == 0
@@ -264,6 +265,53 @@ def test_a_handler_only_in_the_code_is_a_warning(
     assert warning["code"] == "undeclared-route"
     assert warning["line"] == 22
     assert "`- path: /extra`" in warning["fix"]
+
+
+def test_validate_shows_the_public_routes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = MANIFEST.replace(
+        "    handler: device_route\n",
+        "    handler: device_route\n  - path: /status\n    handler: status\n    public: true\n",
+    )
+    main_py = MAIN.replace(
+        "app = plugin.create_app()",
+        '@plugin.route("/status", public=True)\nasync def status():\n    return {}\n\n\n'
+        '@plugin.route("/open", methods=["POST"], public=True)\nasync def opened():\n'
+        "    return {}\n\n\napp = plugin.create_app()",
+    )
+    folder = write(tmp_path / "demo", **{"plugin.yaml": manifest, "main.py": main_py})
+
+    code, report = validate_json(folder, capsys)
+
+    assert code == 0
+    assert report["public_routes"] == ["GET /status", "POST /open"]
+    assert only(report, "warning")["code"] == "undeclared-route"  # /open
+    assert main(["validate", str(folder)]) == 0
+    assert "public routes: GET /status, POST /open" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("yaml_public", "code_public"), [("true", "False"), ("false", "True"), ("true", "")]
+)
+def test_plugin_yaml_and_the_decorator_must_agree_on_public(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], yaml_public: str, code_public: str
+) -> None:
+    manifest = MANIFEST.replace(
+        "    handler: device_route\n", f"    handler: device_route\n    public: {yaml_public}\n"
+    )
+    argument = f", public={code_public}" if code_public else ""
+    main_py = MAIN.replace('methods=["DELETE", "GET"])', f'methods=["DELETE", "GET"]{argument})')
+    folder = write(tmp_path / "demo", **{"plugin.yaml": manifest, "main.py": main_py})
+
+    code, report = validate_json(folder, capsys)
+
+    assert code == 1
+    error = only(report)
+    assert error["code"] == "route-public"
+    assert (error["file"], error["line"]) == ("plugin.yaml", 14)
+    assert "needs an API key" in error["fix"]
+    assert report["public_routes"] == []  # they disagree: the host asks for a key
 
 
 def test_a_permission_missing_for_an_api_call(

@@ -18,7 +18,9 @@ async def test_installed_plugin_filters_hooks_calls_back_and_serves_routes(
     assert described["status"] == "enabled"
     assert described["events"] == ["device.created"]
     assert described["filters"] == ["device.data.process"]
-    assert described["routes"] == [{"path": "/plugins/recorder/status", "methods": ["GET"]}]
+    assert described["routes"] == [
+        {"path": "/plugins/recorder/status", "methods": ["GET"], "public": False}
+    ]
 
     created = await host.http.post("/api/v1/devices", json={"id": "d1", "name": "Web"})
     assert created.status_code == 201

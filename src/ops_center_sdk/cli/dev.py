@@ -179,7 +179,8 @@ class DevSession:
                 )
             for route in self.host.route_paths(entry):
                 methods = ",".join(route["methods"])
-                lines.append(f"              {methods:<6} {base}{route['path']}")
+                public = "  (public: no key needed)" if route.get("public") else ""
+                lines.append(f"              {methods:<6} {base}{route['path']}{public}")
         lines.append(f"  Admin key   {self._key_hint()}")
         lines.append(f"  Data        {self.data_dir}")
         lines.append(f"  Sandbox     {self._sandbox_hint()}")

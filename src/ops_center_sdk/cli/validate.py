@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
         output.json(report.to_dict())
         return EXIT_OK if report.valid else EXIT_INVALID
     output.findings(report.findings)
+    if report.public_routes:
+        output.line(f"public routes: {', '.join(report.public_routes)} (served without a key)")
     show_summary(output, report)
     return EXIT_OK if report.valid else EXIT_INVALID
 

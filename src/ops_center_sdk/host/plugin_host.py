@@ -272,7 +272,7 @@ class PluginHost:
         }
 
     def route_paths(self, entry: InstalledPlugin) -> list[dict[str, Any]]:
-        """The plugin's routes as ``{"path": "/plugins/<id>/status", "methods": [...]}``."""
+        """The plugin's routes: ``{"path": "/plugins/<id>/status", "methods", "public"}``."""
         return entry.runtime.route_paths() if entry.runtime is not None else []
 
     def config_of(self, plugin_id: str) -> dict[str, Any]:
@@ -965,7 +965,7 @@ class PluginHost:
         runtime = self._runtime(entry)
         entry.events = runtime.events()
         entry.unsubscribe = self.bus.subscribe(self._deliverer(entry, runtime))
-        self._routes.mount(entry.id, runtime.routes())
+        self._routes.mount(entry.id, runtime.routes(), runtime.route_access)
         entry.enabled = True
         self._rebuild_filters()
 

@@ -6,6 +6,11 @@ server at the same path (its app serves its routes under ``/plugins/<id>``
 too), through the host's one pooled HTTP client, and streams the answer
 back as it comes: request and response bodies are never held whole.
 
+The request arrives checked and stripped by :mod:`.route_guard` (no
+``Authorization``, no cookies, no caller headers); the proxy adds the
+caller's identity, signed with the plugin's protocol secret over the method,
+the path and a new delivery id (:func:`~ops_center_sdk.caller.sign_caller`).
+
 A plugin that is not up (restarting, or stopped) is answered 503 saying
 so; one that drops the connection or answers too late, 502 or 504. Either
 way in the host's one JSON error shape.
@@ -19,7 +24,9 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from ..caller import SCOPE_KEY, Caller, sign_caller
 from .errors import error_response
+from .route_guard import CREDENTIAL_HEADERS
 
 log = logging.getLogger("ops_center_sdk.host.proxy")
 
@@ -37,6 +44,7 @@ HOP_BY_HOP = frozenset(
         b"host",
     }
 )
+_NOT_FORWARDED = HOP_BY_HOP | CREDENTIAL_HEADERS
 
 
 class PluginProxy:
@@ -44,7 +52,8 @@ class PluginProxy:
 
     ``base_url`` answers the process's URL, or raises the
     :class:`~ops_center_sdk.host.errors.HostError` (503) explaining why the
-    plugin cannot answer now.
+    plugin cannot answer now. ``secret`` is the plugin's protocol secret, which
+    signs the caller's identity.
     """
 
     def __init__(
@@ -53,11 +62,13 @@ class PluginProxy:
         base_url: Callable[[], str],
         client: httpx.AsyncClient,
         *,
+        secret: str,
         timeout: float = 60.0,
     ) -> None:
         self.plugin_id = plugin_id
         self._base_url = base_url
         self._client = client
+        self._secret = secret
         self._timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,7 +78,7 @@ class PluginProxy:
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string") or b""
         url = base + path.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _NOT_FORWARDED]
         client = scope.get("client")
         if client:
             headers.append((b"x-forwarded-for", str(client[0]).encode()))
@@ -78,6 +89,19 @@ class PluginProxy:
             content=_body(receive),
             timeout=self._timeout,
         )
+        caller = scope.get(SCOPE_KEY)
+        if isinstance(caller, Caller):
+            try:
+                signed = sign_caller(
+                    caller,
+                    self._secret,
+                    method=request.method,
+                    path=request.url.raw_path.decode("ascii"),
+                )
+            except ValueError as exc:  # a method or path that cannot be signed
+                await _error(scope, send, 400, "bad_request", f"cannot forward this request: {exc}")
+                return
+            request.headers.update(signed)
         try:
             response = await self._client.send(request, stream=True)
         except httpx.TimeoutException:

@@ -10,6 +10,11 @@ what it costs served alone by ``plugin.create_app()``; and a request under
 (404), the plugin is disabled or failed (503, from ``explain``), or the
 plugin has no such route (404; 405 for a known path with another method).
 
+Before any of that the request passes the key check (:mod:`.route_guard`):
+a valid API key is needed unless the route is public (the plugin's
+:class:`~ops_center_sdk.route_access.RouteAccess` says which are), and the
+caller's credentials are taken off the request, replaced by who called.
+
 The plugin's router is also included in the app, at the end, only so that
 ``/docs`` and ``/openapi.json`` list its routes; requests never reach it there.
 A plugin running as its own process is mounted as an ASGI app instead (the
@@ -25,11 +30,18 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..route_access import RouteAccess
 from ..routes import route_prefix
+from .auth import APIKeys
 from .errors import HostError, NotFound
+from .route_guard import guard
 
 #: Why no route answers a path under ``/plugins/<id>``; ``None``: the plugin runs.
 Explain = Callable[[str], HostError | None]
+#: The plugin's public routes as they are now (a plugin process learns its own late).
+Access = Callable[[], RouteAccess]
+
+_NO_ACCESS = RouteAccess()
 
 _PREFIX = route_prefix("")
 
@@ -38,25 +50,31 @@ class PluginRoutes:
     """The route table of the plugins, on the host ``app``.
 
     >>> routes = PluginRoutes(app, explain=host.route_problem)
-    >>> routes.mount("my-plugin", plugin.router())
+    >>> routes.mount("my-plugin", plugin.router(), access=lambda: access)
     >>> routes.unmount("my-plugin")
+
+    The API keys checked are ``app.state.keys`` (:class:`~.auth.APIKeys`).
     """
 
     def __init__(self, app: FastAPI, explain: Explain) -> None:
         self._app = app
-        self._routers: dict[str, ASGIApp] = {}
+        self._routers: dict[str, tuple[ASGIApp, Access]] = {}
         self._listed: dict[str, list[BaseRoute]] = {}
-        self._dispatch = _PluginDispatch(self._routers, explain)
+        self._dispatch = _PluginDispatch(self._routers, explain, lambda: app.state.keys)
         app.router.routes.insert(0, self._dispatch)
 
-    def mount(self, plugin_id: str, router: APIRouter | ASGIApp) -> None:
+    def mount(
+        self, plugin_id: str, router: APIRouter | ASGIApp, access: Access = lambda: _NO_ACCESS
+    ) -> None:
         """Serve ``router`` (replacing what ``plugin_id`` had mounted).
 
-        An ``APIRouter`` is listed in the host's ``/docs`` too; any other
-        ASGI app (a proxy to a plugin process) gets the requests only.
+        ``access()`` tells which of its routes are public (by default none:
+        every request needs a key). An ``APIRouter`` is listed in the host's
+        ``/docs`` too; any other ASGI app (a proxy to a plugin process) gets
+        the requests only.
         """
         self.unmount(plugin_id)
-        self._routers[plugin_id] = router
+        self._routers[plugin_id] = (router, access)
         if not isinstance(router, APIRouter):
             return
         router.default = _no_route
@@ -87,9 +105,15 @@ class PluginRoutes:
 class _PluginDispatch(BaseRoute):
     """The one route in front: every path under ``/plugins/``, by plugin id."""
 
-    def __init__(self, routers: dict[str, ASGIApp], explain: Explain) -> None:
+    def __init__(
+        self,
+        routers: dict[str, tuple[ASGIApp, Access]],
+        explain: Explain,
+        keys: Callable[[], APIKeys],
+    ) -> None:
         self._routers = routers
         self._explain = explain
+        self._keys = keys
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http" and scope["path"].startswith(_PREFIX):
@@ -97,11 +121,16 @@ class _PluginDispatch(BaseRoute):
         return Match.NONE, {}
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        plugin_id = scope["path"][len(_PREFIX) :].split("/", 1)[0]
-        router = self._routers.get(plugin_id)
-        if router is None:
+        path: str = scope["path"]
+        plugin_id = path[len(_PREFIX) :].split("/", 1)[0]
+        mounted = self._routers.get(plugin_id)
+        # Nothing about the plugin is told before the key is checked, unless
+        # the route is public (and so the plugin is running).
+        public = mounted is not None and mounted[1]().is_public(scope["method"], path)
+        guard(scope, self._keys(), public=public)
+        if mounted is None:
             raise self._explain(plugin_id) or NotFound(f"no plugin {plugin_id!r} serves routes")
-        await router(scope, receive, send)
+        await mounted[0](scope, receive, send)
 
 
 async def _no_route(scope: Scope, receive: Receive, send: Send) -> None:

@@ -46,6 +46,7 @@ import httpx
 from ..hooks import handler as handler_module
 from ..plugin_server import CONFIG_ENV
 from ..protocol import MAX_BODY_BYTES, MAX_BODY_ENV
+from ..route_access import RouteAccess, RouteRule, rules_from_manifest, rules_from_openapi
 from ..routes import route_prefix
 from .bus import EventEnvelope
 from .dead_letters import DeadLetters, envelope_of
@@ -173,7 +174,8 @@ class ProcessRuntime:
         self._supervisor: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._exit_watch: asyncio.Task[None] | None = None
-        self._route_paths: list[dict[str, Any]] = []
+        #: Its routes and which are public: plugin.yaml's until the process tells its own.
+        self._access = RouteAccess(rules_from_manifest(route_prefix(plugin_id), manifest.routes))
         # Filters of plugins loaded earlier run first among equal priorities:
         # this process's chain takes its place when it is installed.
         self._sequence = next(handler_module._sequence)
@@ -315,17 +317,18 @@ class ProcessRuntime:
 
     def routes(self) -> PluginProxy:
         return PluginProxy(
-            self.plugin_id, self.base_url, self._client, timeout=self.settings.proxy_timeout
+            self.plugin_id,
+            self.base_url,
+            self._client,
+            secret=self._secret,
+            timeout=self.settings.proxy_timeout,
         )
 
+    def route_access(self) -> RouteAccess:
+        return self._access
+
     def route_paths(self) -> list[dict[str, Any]]:
-        if self._route_paths:
-            return list(self._route_paths)
-        prefix = route_prefix(self.plugin_id)
-        return [
-            {"path": prefix + route.path, "methods": list(route.methods)}
-            for route in self.manifest.routes
-        ]
+        return self._access.describe()
 
     def health(self) -> dict[str, Any]:
         events, filters = self.events(), set(self.filter_names())
@@ -639,7 +642,9 @@ class ProcessRuntime:
             await process.stop(grace=self.settings.stop_timeout)
             self.state = previous
             raise
-        self._route_paths = await self._fetch_routes(process)
+        rules = await self._fetch_routes(process)
+        if rules is not None:
+            self._access = RouteAccess(rules)
         return process
 
     def _adopt(self, process: PluginProcess) -> None:
@@ -754,19 +759,19 @@ class ProcessRuntime:
                 self.health_doc = response.json()
                 self.last_health_at = time.time()
 
-    async def _fetch_routes(self, process: PluginProcess) -> list[dict[str, Any]]:
-        """The plugin's routes, from its app's OpenAPI document."""
-        url = f"{process.url}{route_prefix(self.plugin_id)}/openapi.json"
+    async def _fetch_routes(self, process: PluginProcess) -> list[RouteRule] | None:
+        """The plugin's routes, from its app's OpenAPI document; ``None`` if it has none."""
+        prefix = route_prefix(self.plugin_id)
         try:
-            response = await self._client.get(url, timeout=self.settings.health_timeout)
-            paths = response.json().get("paths", {}) if response.status_code == 200 else {}
+            response = await self._client.get(
+                f"{process.url}{prefix}/openapi.json", timeout=self.settings.health_timeout
+            )
+            paths = response.json().get("paths") if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError):
-            return []
-        return [
-            {"path": path, "methods": sorted(method.upper() for method in operations)}
-            for path, operations in paths.items()
-            if isinstance(operations, dict)
-        ]
+            return None
+        if not isinstance(paths, dict):
+            return None
+        return rules_from_openapi(prefix, paths, self.manifest.routes)
 
     # ==================== the wire ====================
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ..hooks import RegisteredHandler
 from ..hooks.dispatch import HandlerChain
+from ..route_access import RouteAccess, rules_from_code
 from ..routes import route_prefix
 from .bus import EventEnvelope
 
@@ -111,8 +112,11 @@ class PluginRuntime(Protocol):
     def routes(self) -> APIRouter | ASGIApp:
         """What serves ``/plugins/<id>/...``: a router, or an ASGI app (a proxy)."""
 
+    def route_access(self) -> RouteAccess:
+        """The plugin's routes and which of them are public (served without a key)."""
+
     def route_paths(self) -> list[dict[str, Any]]:
-        """``[{"path": "/plugins/<id>/status", "methods": ["GET"]}, ...]``."""
+        """``[{"path": "/plugins/<id>/status", "methods": ["GET"], "public": False}, ...]``."""
 
     def describe(self) -> dict[str, Any]:
         """``state``, ``healthy``, ``restarts`` and (a process) ``process`` details."""
@@ -138,6 +142,8 @@ class InProcessRuntime:
     def __init__(self, plugin: Plugin) -> None:
         self.plugin = plugin
         self.plugin_id = plugin.id
+        self._access: RouteAccess | None = None
+        self._access_of = 0  # routes declared when _access was built (more may follow)
 
     @property
     def manifest(self) -> Manifest:
@@ -183,12 +189,17 @@ class InProcessRuntime:
     def routes(self) -> APIRouter:
         return self.plugin.router()
 
+    def route_access(self) -> RouteAccess:
+        declared = len(self.plugin.routes)
+        if self._access is None or self._access_of != declared:
+            rules = rules_from_code(
+                route_prefix(self.plugin_id), self.plugin.routes, self.plugin.manifest.routes
+            )
+            self._access, self._access_of = RouteAccess(rules), declared
+        return self._access
+
     def route_paths(self) -> list[dict[str, Any]]:
-        prefix = route_prefix(self.plugin_id)
-        return [
-            {"path": prefix + spec.path, "methods": list(spec.methods)}
-            for spec in self.plugin.routes
-        ]
+        return self.route_access().describe()
 
     def describe(self) -> dict[str, Any]:
         enabled = self.plugin.enabled

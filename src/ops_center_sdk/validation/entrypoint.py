@@ -73,6 +73,7 @@ class _Registration:
     target: Any  # event / filter name / route path, or _UNKNOWN
     priority: Any = _UNKNOWN
     methods: Any = _UNKNOWN
+    public: Any = False
 
 
 @dataclass
@@ -169,6 +170,10 @@ def _argument(call: ast.Call, position: int, keyword: str) -> ast.expr | None:
     return None
 
 
+def _keyword(call: ast.Call, keyword: str) -> ast.expr | None:
+    return next((item.value for item in call.keywords if item.arg == keyword), None)
+
+
 def _registrations(
     node: ast.FunctionDef | ast.AsyncFunctionDef, receivers: set[str]
 ) -> Iterator[_Registration]:
@@ -194,6 +199,7 @@ def _registrations(
                 decorator.lineno,
                 _literal(_argument(decorator, 0, "path")),
                 methods=methods,
+                public=_literal(_keyword(decorator, "public"), default=False),
             )
         else:
             target = _literal(_argument(decorator, 0, "event" if kind == "hook" else "name"))
@@ -377,7 +383,13 @@ def check_hooks(
 def check_routes(
     facts: EntrypointFacts, manifest: Manifest, lines: LineMap, entrypoint: str, found: Findings
 ) -> None:
-    """Each manifest route has its function, registered at the same path with the same methods."""
+    """Each manifest route has its function, registered at the same path with the same methods.
+
+    Both must say the same of ``public`` too; the routes the host would serve
+    without a key are recorded on ``found.public_routes`` (``GET /status``).
+    """
+    from ..route_access import public_flag
+
     receiver = sorted(facts.plugin_names)[0] if facts.plugin_names else "plugin"
     declared: set[tuple[str, str]] = set()
     for index, route in enumerate(manifest.routes):
@@ -397,6 +409,21 @@ def check_routes(
         same_path = [r for r in mine if r.target == route.path]
         if same_path:
             registered = same_path[0]
+            code_public = None if registered.public is _UNKNOWN else registered.public is True
+            if code_public is not None and code_public != route.public:
+                found.error(
+                    "route-public",
+                    f"{where}: plugin.yaml says {route.path} is "
+                    f"{_publicity(route.public)}, the decorator on "
+                    f"{entrypoint}:{registered.line} says it is {_publicity(code_public)}; "
+                    "the host serves it only with a key until both say public",
+                    file=MANIFEST_FILE,
+                    line=lines.line_of(("routes", index, "path")),
+                    fix=f"say public=True in the decorator and `public: true` in plugin.yaml, "
+                    f"or neither (then {route.path} needs an API key)",
+                )
+            if public_flag(code_public, route.public):
+                found.public_routes += [f"{m} {route.path}" for m in methods]
             if registered.methods is not _UNKNOWN and registered.methods != methods:
                 found.error(
                     "route-methods",
@@ -431,6 +458,8 @@ def check_routes(
             continue
         if (registration.target, registration.function) in declared:
             continue
+        if registration.public is True and registration.methods is not _UNKNOWN:
+            found.public_routes += [f"{m} {registration.target}" for m in registration.methods]
         found.warning(
             "undeclared-route",
             f"{registration.function} serves {registration.target!r} but plugin.yaml does not "
@@ -440,3 +469,7 @@ def check_routes(
             fix=f"add to plugin.yaml's routes: `- path: {registration.target}` with "
             f"`handler: {registration.function}`",
         )
+
+
+def _publicity(public: bool) -> str:
+    return "public (no key needed)" if public else "private (a key is needed)"

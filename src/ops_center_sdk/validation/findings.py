@@ -59,6 +59,8 @@ class ValidationReport:
     findings: tuple[Finding, ...]
     plugin_id: str | None = None
     version: str | None = None
+    #: The routes the host would serve without an API key, as ``GET /status``.
+    public_routes: tuple[str, ...] = ()
 
     @property
     def errors(self) -> list[Finding]:
@@ -81,6 +83,7 @@ class ValidationReport:
             "plugin": {"id": self.plugin_id, "version": self.version} if self.plugin_id else None,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
+            "public_routes": list(self.public_routes),
             "findings": [finding.to_dict() for finding in self.findings],
         }
 
@@ -93,6 +96,7 @@ class Findings:
     items: list[Finding] = field(default_factory=list)
     plugin_id: str | None = None
     version: str | None = None
+    public_routes: list[str] = field(default_factory=list)
 
     def error(
         self,
@@ -140,7 +144,9 @@ class Findings:
             self.items,
             key=lambda f: (f.severity != "error", f.file or "", f.line or 0),
         )
-        return ValidationReport(self.root, tuple(ordered), self.plugin_id, self.version)
+        return ValidationReport(
+            self.root, tuple(ordered), self.plugin_id, self.version, tuple(self.public_routes)
+        )
 
 
 def _manifest_fix(problem: Problem, file: str) -> str:

@@ -21,6 +21,7 @@ stopped server alive until killed.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import os
@@ -88,10 +89,9 @@ class _Call:
         self._settle(None, WorkerPoolClosed(reason))
 
     def _settle(self, result: Any, error: BaseException | None) -> None:
-        try:
+        # A closed loop raises RuntimeError: nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(_set_future, self.future, result, error)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
 
 def _set_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:

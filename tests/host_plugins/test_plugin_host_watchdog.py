@@ -147,14 +147,6 @@ async def test_hung_sync_hooks_take_only_their_plugins_threads(
         assert (await host.http.post("/api/v1/devices", json=device)).status_code == 201
     await host.settle()  # each handler timed out; its thread hangs on
 
-    # The plugin's 4 threads are taken, the other calls timed out in line and never ran.
-    assert len(module.started) == 4
-    assert len(set(module.started)) == 4
-    assert all(name.startswith("plugin-hanger-worker-") for name in module.started)
-    health = (await host.http.get("/api/v1/plugins/hanger/health")).json()
-    (hook,) = health["hooks"]
-    assert (hook["calls"], hook["timeouts"]) == (12, 12)
-
     # The host's own threads are free: an upload (unpacked and checked in a thread) answers.
     folder = write_plugin(
         tmp_path / "pkg" / "demo",
@@ -176,3 +168,11 @@ async def test_hung_sync_hooks_take_only_their_plugins_threads(
     devices = await asyncio.wait_for(host.http.get("/api/v1/devices"), timeout=10)
     assert devices.status_code == 200
     assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), timeout=10) == "free"
+
+    # The plugin's 4 threads are taken, the other calls timed out in line and never ran.
+    assert len(module.started) == 4
+    assert len(set(module.started)) == 4
+    assert all(name.startswith("plugin-hanger-worker-") for name in module.started)
+    health = (await host.http.get("/api/v1/plugins/hanger/health")).json()
+    (hook,) = health["hooks"]
+    assert (hook["calls"], hook["timeouts"]) == (12, 12)

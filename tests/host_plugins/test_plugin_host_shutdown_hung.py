@@ -1,4 +1,4 @@
-"""A real ``ops-center-plugin dev`` stops on SIGTERM even when a plugin's sync hooks hang forever."""
+"""A real ``ops-center-plugin dev`` stops when asked even if a plugin's sync hooks hang forever."""
 
 from __future__ import annotations
 
@@ -80,4 +80,3 @@ def test_dev_stops_within_its_grace_period_despite_hung_sync_hooks(
     assert code in (0, -signal.SIGTERM), dev.output
     assert "Application shutdown complete" in dev.output
     assert took < SHUTDOWN_DRAIN_SECONDS + 5, dev.output
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -25,11 +25,11 @@ def gate() -> Iterator[threading.Event]:
     event.set()
 
 
-async def until(check: object, what: str) -> None:
+async def until(check: Callable[[], bool], what: str) -> None:
     """Yield to the loop until ``check()`` is true; fail after 5 s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 5
-    while not check():  # type: ignore[operator]
+    while not check():
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
 

@@ -1,4 +1,4 @@
-"""A real ``ops-center-plugin dev`` stops when asked even if a plugin's sync hooks hang forever."""
+"""`ops-center-plugin dev` and `serve`, run for real, stop when asked despite hung sync hooks."""
 
 from __future__ import annotations
 
@@ -80,3 +80,50 @@ def test_dev_stops_within_its_grace_period_despite_hung_sync_hooks(
     assert code in (0, -signal.SIGTERM), dev.output
     assert "Application shutdown complete" in dev.output
     assert took < SHUTDOWN_DRAIN_SECONDS + 5, dev.output
+
+
+#: The same hook in a plugin served on its own, fired through a route.
+HUNG_ALONE = """
+import threading
+
+from ops_center_sdk import Plugin
+
+plugin = Plugin(id="hung", version="1.0.0")
+
+
+@plugin.hook("hung.go", timeout=0.2)
+def hangs():
+    threading.Event().wait()
+
+
+@plugin.route("/go", methods=["POST"])
+async def go():
+    report = await plugin.emit("hung.go")
+    return {"timed_out": [failure.timed_out for failure in report.failures]}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_stops_despite_hung_sync_hooks(tmp_path: Path, stop: signal.Signals) -> None:
+    plugin = write_plugin(tmp_path / "hung", "hung", HUNG_ALONE)
+    port = free_port()
+    env = {**os.environ, "OPS_CENTER_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "ops_center_sdk", "serve", str(plugin), "--port", str(port)]
+    server = DevServer(command, env, tmp_path)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+    try:
+        server.wait_until(lambda: "Application startup complete" in server.output, "the app")
+        for _ in range(6):  # more than the plugin has threads
+            assert http.post("/plugins/hung/go").json() == {"timed_out": [True]}
+        started = time.monotonic()
+        server.process.send_signal(stop)
+        code = server.process.wait(timeout=20)
+        took = time.monotonic() - started
+    finally:
+        http.close()
+        if server.process.poll() is None:
+            server.process.kill()  # only reached when the test failed
+            server.process.wait()
+    assert code in (0, -signal.SIGTERM), server.output
+    assert took < 5, server.output

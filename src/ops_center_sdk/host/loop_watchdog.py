@@ -57,11 +57,13 @@ class LoopBlock:
     """The loop ran nothing else for ``ms`` milliseconds; ``stack`` innermost first.
 
     ``stack`` is empty when the block ended before the watching thread saw it.
+    ``threshold`` is the watchdog's, in seconds.
     """
 
     ms: float
     stack: tuple[StackFrame, ...]
     at: float  # seconds since the epoch, when the block ended
+    threshold: float
 
 
 def threshold_from_env() -> float | None:
@@ -151,7 +153,9 @@ class LoopWatchdog:
             return
         sample = self._sample
         stack = sample[1] if sample is not None and sample[0] == previous else ()
-        self._on_block(LoopBlock(ms=late * 1000, stack=stack, at=self._wall_clock()))
+        self._on_block(
+            LoopBlock(late * 1000, stack, at=self._wall_clock(), threshold=self.threshold)
+        )
 
     def sample(self) -> None:
         """From another thread: take the loop thread's stack if the loop is stuck now."""
@@ -230,9 +234,7 @@ class LoopBlocks:
         }
 
 
-def warn_blocked(
-    plugin_id: str, frame: StackFrame, block: LoopBlock, threshold: float
-) -> logging.LogRecord:
+def warn_blocked(plugin_id: str, frame: StackFrame, block: LoopBlock) -> logging.LogRecord:
     """Log the block on the host's log (``ops_center_sdk.host.watchdog``); the record."""
     record = log.makeRecord(
         log.name,
@@ -248,7 +250,7 @@ def warn_blocked(
             os.path.basename(frame.filename),
             frame.line,
             round(block.ms),
-            round(threshold * 1000),
+            round(block.threshold * 1000),
         ),
         None,
         extra={"plugin_id": plugin_id, "handler": frame.qualname},

@@ -1090,8 +1090,7 @@ class PluginHost:
         plugin_id, frame = found
         entry = self._entries[plugin_id]
         entry.loop_blocks.add(frame.qualname, block)
-        assert self._watchdog is not None
-        entry.logs.handle(warn_blocked(plugin_id, frame, block, self._watchdog.threshold))
+        entry.logs.handle(warn_blocked(plugin_id, frame, block))
 
     def _hook_failed(self, plugin_id: str, error: dict[str, Any]) -> None:
         entry = self._entries.get(plugin_id)

@@ -19,6 +19,7 @@ from .events import is_custom_name
 from .hooks import DispatchReport, HookRegistry
 from .hooks.handler import handler_name
 from .routes import RouteSpec, check_no_duplicate, make_route
+from .workers import WorkerPool
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -59,6 +60,10 @@ class Plugin:
     by default SQLite under ``OPS_CENTER_DATA_DIR``), ``scheduler``, ``config``,
     ``logger`` (``ops_center.plugins.<id>``) and ``api`` (``OPS_CENTER_API_URL``
     and ``OPS_CENTER_API_KEY``). Pass any of them to replace it.
+
+    Plain ``def`` handlers and scheduled tasks run on the plugin's own
+    threads (:attr:`workers`): ``workers`` of them, by default
+    ``OPS_CENTER_PLUGIN_WORKERS`` or 4; further calls wait in line.
     """
 
     def __init__(
@@ -82,6 +87,7 @@ class Plugin:
         logger: logging.Logger | None = None,
         clock: Clock | None = None,
         hook_timeout: float = 30.0,
+        workers: int | None = None,
         **metadata: Any,
     ) -> None:
         from .manifest import Manifest
@@ -112,12 +118,16 @@ class Plugin:
                 manifest = Manifest.from_dict(declared, source="Plugin(...)")
         self.manifest: Manifest = manifest
         self.id: str = manifest.id
-        self.hooks = HookRegistry(self.id, default_timeout=hook_timeout)
+        #: The threads its sync handlers and tasks run on; stopped by :meth:`close`.
+        self.workers = WorkerPool(self.id, workers)
+        self.hooks = HookRegistry(self.id, default_timeout=hook_timeout, workers=self.workers)
         self.routes: list[RouteSpec] = []
         self._clock = clock
         self._storage = storage
         self._system_storage: Storage | None = None
         self._scheduler = scheduler
+        if scheduler is not None:
+            scheduler.workers = self.workers
         self._config = config
         self._api = api
         self._logger = logger
@@ -183,7 +193,9 @@ class Plugin:
         if self._scheduler is None:
             from .scheduler import Scheduler
 
-            self._scheduler = Scheduler(owner=self.id, clock=self.clock, state=self.system_storage)
+            self._scheduler = Scheduler(
+                owner=self.id, clock=self.clock, state=self.system_storage, workers=self.workers
+            )
         return self._scheduler
 
     @property
@@ -223,13 +235,17 @@ class Plugin:
         logger: logging.Logger | None = None,
         clock: Clock | None = None,
     ) -> None:
-        """Swap services (the testing kit puts mocks in); ``None`` keeps the current one."""
+        """Swap services (the testing kit puts mocks in); ``None`` keeps the current one.
+
+        A scheduler given runs its sync tasks on the plugin's :attr:`workers`.
+        """
         if clock is not None:
             self._clock = clock
         if storage is not None:
             self._storage = storage
             self._system_storage = None
         if scheduler is not None:
+            scheduler.workers = self.workers
             self._scheduler = scheduler
         if config is not None:
             self._config = config
@@ -413,7 +429,12 @@ class Plugin:
             await self.close()
 
     async def close(self) -> None:
-        """Close the API client and the storage backend, if they were opened."""
+        """Stop the worker threads; close the API client and the storage backend, if opened.
+
+        A worker thread still running a sync handler that never returns is
+        left behind; it does not keep the process from exiting.
+        """
+        self.workers.shutdown()
         if self._api is not None:
             await self._api.close()
         if self._storage is not None:

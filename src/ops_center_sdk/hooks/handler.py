@@ -10,13 +10,13 @@ the dispatcher calls it:
 * otherwise ``bind(payload)`` (or ``bind(value)``) builds the call: the keywords the handler names
   (all of them with ``**kwargs``), a missing one reported by name.
 
-Sync handlers are wrapped so that they run in a worker thread: ``target``
-is then a coroutine function like any other.
+Sync handlers are wrapped so that they run on a thread of the plugin's
+:class:`~ops_center_sdk.workers.WorkerPool`: ``target`` is then a coroutine
+function like any other.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import itertools
@@ -29,6 +29,7 @@ from ..context import active_event, current_event
 from ..errors import HookError
 
 if TYPE_CHECKING:
+    from ..workers import WorkerPool
     from .dispatch import HandlerChain
 
 HandlerKind = Literal["action", "filter", "lifecycle"]
@@ -77,6 +78,7 @@ class RegisteredHandler:
         keywords: tuple[str, ...] | None,
         priority: int,
         timeout: float,
+        workers: WorkerPool,
     ) -> None:
         name = handler_name(function)
         where = f"{kind} handler {name!r} for {hook!r}"
@@ -92,7 +94,9 @@ class RegisteredHandler:
         self.timeout = float(timeout)
         self.sequence = next(_sequence)
         self.is_async = _is_async(function)
-        self.target: Callable[..., Call] = function if self.is_async else _in_thread(function)
+        self.target: Callable[..., Call] = (
+            function if self.is_async else _in_thread(function, workers)
+        )
         self.positional: bool
         self.bind: Binder
         signature = _signature(function, where)
@@ -151,14 +155,15 @@ def _is_async(function: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(call)
 
 
-def _in_thread(function: Callable[..., Any]) -> Callable[..., Call]:
-    """Wrap a sync handler so that it runs in a worker thread (the context goes along)."""
+def _in_thread(function: Callable[..., Any], workers: WorkerPool) -> Callable[..., Call]:
+    """Wrap a sync handler so that it runs on one of ``workers`` (the context goes along)."""
+    run = workers.run
 
     async def call_in_thread(*args: Any, **kwargs: Any) -> Any:
         # The worker thread is off the dispatcher's stack: carry the event name along.
         token = current_event.set(active_event())
         try:
-            result = await asyncio.to_thread(function, *args, **kwargs)
+            result = await run(function, *args, **kwargs)
         finally:
             current_event.reset(token)
         if inspect.isawaitable(result):  # a plain def that returned a coroutine

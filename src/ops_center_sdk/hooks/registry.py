@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from ..errors import HookError
 from ..events import check_name
+from ..workers import WorkerPool
 from .dispatch import HandlerChain, missing_keywords_error
 from .handler import HandlerKind, RegisteredHandler, check_timeout
 from .report import DispatchReport, HandlerStats
@@ -31,10 +32,14 @@ class HookRegistry:
     >>> report = await hooks.dispatch("device.created", device_id="d1", device_data={})
     """
 
-    def __init__(self, owner: str, *, default_timeout: float = 30.0) -> None:
+    def __init__(
+        self, owner: str, *, default_timeout: float = 30.0, workers: WorkerPool | None = None
+    ) -> None:
         check_timeout(default_timeout, f"hook registry of plugin {owner!r}")
         self.owner = owner
         self.default_timeout = float(default_timeout)
+        #: Where its sync handlers run (the plugin's pool; by default one of its own).
+        self.workers = workers if workers is not None else WorkerPool(owner)
         self._handlers: dict[tuple[HandlerKind, str], list[RegisteredHandler]] = {}
         self._actions: dict[str, HandlerChain] = {}
         self._filters: dict[str, HandlerChain] = {}
@@ -69,6 +74,7 @@ class HookRegistry:
             keywords=keywords,
             priority=priority,
             timeout=self.default_timeout if timeout is None else timeout,
+            workers=self.workers,
         )
         self._add(registered)
         return registered
@@ -96,6 +102,7 @@ class HookRegistry:
             keywords=None,
             priority=priority,
             timeout=self.default_timeout if timeout is None else timeout,
+            workers=self.workers,
         )
         self._add(registered)
         return registered
@@ -115,6 +122,7 @@ class HookRegistry:
             keywords=(),
             priority=0,
             timeout=self.default_timeout if timeout is None else timeout,
+            workers=self.workers,
         )
         self._add(registered)
         return registered

@@ -70,6 +70,14 @@ from .auth import APIKeys
 from .bus import EventBus, EventEnvelope
 from .dead_letters import DeadLetters, envelope_of
 from .errors import HostError, NotFound
+from .loop_watchdog import (
+    LoopBlock,
+    LoopBlocks,
+    LoopWatchdog,
+    blame,
+    threshold_from_env,
+    warn_blocked,
+)
 from .plugin_errors import (
     PluginConflict,
     PluginNotFound,
@@ -143,6 +151,7 @@ class InstalledPlugin:
     events: frozenset[str] = frozenset()
     unsubscribe: Callable[[], None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    loop_blocks: LoopBlocks = field(default_factory=LoopBlocks)
 
     @property
     def plugin(self) -> Plugin | None:
@@ -225,6 +234,10 @@ class PluginHost:
         self._chains: dict[str, FilterChain] = {}
         self._routes = PluginRoutes(app, self.route_problem)
         self._watch = HookFailureWatch(self._hook_failed)
+        threshold = threshold_from_env()
+        self._watchdog = (
+            LoopWatchdog(self._loop_blocked, threshold=threshold) if threshold else None
+        )
         self._transport = httpx.ASGITransport(app=app)
         self._http: httpx.AsyncClient | None = None
         self._scratch: Path | None = None
@@ -304,6 +317,7 @@ class PluginHost:
             "hook_failures": sum(h["failures"] for h in hooks),
             "hooks": hooks,
             "scheduled_tasks": details.get("scheduled_tasks", []),
+            **({"loop_blocked": entry.loop_blocks.as_dict()} if entry.mode == IN_PROCESS else {}),
             **{k: v for k, v in details.items() if k not in ("hooks", "scheduled_tasks")},
         }
 
@@ -348,6 +362,8 @@ class PluginHost:
         and the host go on.
         """
         self._watch.start()
+        if self._watchdog is not None:
+            self._watchdog.start()
         for record in self.store.find(PLUGIN_KIND).items:
             if record["id"] in self._entries:
                 continue
@@ -399,6 +415,8 @@ class PluginHost:
         self._entries.clear()
         self._rebuild_filters()
         self._watch.stop()
+        if self._watchdog is not None:
+            self._watchdog.stop()
         self._routes.close()
         self.bus.set_filter_runner(None)
         if self._http is not None:
@@ -1057,6 +1075,22 @@ class PluginHost:
         }
         level = logging.DEBUG if raised else logging.ERROR
         log.log(level, "plugin %r: %s failed: %s", entry.id, phase, exc.message)
+
+    def _loop_blocked(self, block: LoopBlock) -> None:
+        """The watchdog saw the loop stuck: name the in-process plugin whose code held it."""
+        folders = {
+            entry.id: entry.folder
+            for entry in self._entries.values()
+            if entry.mode == IN_PROCESS and entry.loaded is not None
+        }
+        found = blame(block.stack, folders)
+        if found is None:
+            log.debug("the event loop was blocked for %d ms, not by a plugin", block.ms)
+            return
+        plugin_id, frame = found
+        entry = self._entries[plugin_id]
+        entry.loop_blocks.add(frame.qualname, block)
+        entry.logs.handle(warn_blocked(plugin_id, frame, block))
 
     def _hook_failed(self, plugin_id: str, error: dict[str, Any]) -> None:
         entry = self._entries.get(plugin_id)

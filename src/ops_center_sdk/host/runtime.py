@@ -229,6 +229,7 @@ class InProcessRuntime:
         return False  # the bus worker delivers, and the bus drains itself
 
     async def close(self) -> None:
+        self.plugin.workers.shutdown()
         await self.plugin.api.close()
 
 

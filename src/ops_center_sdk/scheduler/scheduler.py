@@ -88,6 +88,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import current_task
 from ..errors import CronError, SchedulerError
+from ..workers import WorkerPool
 from .clock import Clock, ManualClock, SystemClock, as_utc
 from .cron import CronSchedule, parse_cron, resolve_timezone
 from .replicas import SharedRuns
@@ -137,7 +138,9 @@ class Scheduler:
     tasks across restarts (None: memory only); ``timezone`` is the default
     time zone of cron expressions; ``replica_id`` names this scheduler in the
     claims it makes when ``state`` is shared with other replicas (default: a
-    random one). See the module documentation for the failure, overlap,
+    random one); ``workers`` is where plain ``def`` handlers run (the
+    plugin's :class:`~ops_center_sdk.workers.WorkerPool`; by default one of
+    its own). See the module documentation for the failure, overlap,
     persistence, misfire and replica rules.
     """
 
@@ -149,10 +152,12 @@ class Scheduler:
         state: Storage | None = None,
         timezone: str | tzinfo = "UTC",
         replica_id: str | None = None,
+        workers: WorkerPool | None = None,
     ) -> None:
         if replica_id is not None:
             _check_task_name(replica_id, what="replica_id")
         self.owner = owner
+        self.workers = workers if workers is not None else WorkerPool(owner)
         self.clock: Clock = clock if clock is not None else SystemClock()
         #: This scheduler's name in the claims it makes.
         self.replica_id = replica_id if replica_id is not None else uuid.uuid4().hex
@@ -818,7 +823,7 @@ class Scheduler:
         token = current_task.set(task.name)
         error: BaseException | None = None
         try:
-            await call_handler(handler, args, kwargs)
+            await call_handler(handler, args, kwargs, self.workers)
         except asyncio.CancelledError as exc:
             logger.warning("%s: task %r was cancelled while running", self.owner, task.name)
             error = exc

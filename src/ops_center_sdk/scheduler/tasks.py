@@ -23,6 +23,7 @@ from .cron import CronSchedule
 
 if TYPE_CHECKING:
     from ..storage import Storage
+    from ..workers import WorkerPool
 
 logger = logging.getLogger("ops_center_sdk.scheduler")
 
@@ -255,12 +256,14 @@ def resolve_handler(reference: str, registered: Mapping[str, Handler]) -> Handle
     return target if callable(target) else None
 
 
-async def call_handler(handler: Handler, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """Await an async handler; run a plain one in a worker thread (off the event loop)."""
+async def call_handler(
+    handler: Handler, args: tuple[Any, ...], kwargs: Mapping[str, Any], workers: WorkerPool
+) -> None:
+    """Await an async handler; run a plain one on one of ``workers`` (off the event loop)."""
     if _is_async(handler):
         await handler(*args, **kwargs)
         return
-    result = await asyncio.to_thread(handler, *args, **kwargs)
+    result = await workers.run(handler, *args, **kwargs)
     if inspect.isawaitable(result):
         await result
 

@@ -80,7 +80,7 @@ from .plugin_errors import (
     load_problem,
 )
 from .plugin_logs import DEFAULT_CAPACITY, HookFailureWatch, RecentLogs
-from .plugin_routes import PluginRoutes
+from .plugin_routes import PluginRoutes, public_paths
 from .process_isolation import (
     allocate_uid,
     inherited_environment,
@@ -965,7 +965,9 @@ class PluginHost:
         runtime = self._runtime(entry)
         entry.events = runtime.events()
         entry.unsubscribe = self.bus.subscribe(self._deliverer(entry, runtime))
-        self._routes.mount(entry.id, runtime.routes())
+        self._routes.mount(
+            entry.id, runtime.routes(), public=public_paths(entry.id, runtime.route_paths())
+        )
         entry.enabled = True
         self._rebuild_filters()
 

@@ -86,5 +86,7 @@ def install_docs_pages(app: FastAPI, prefix: str = "") -> None:
         )
 
     app.add_api_route(docs_url, swagger_ui, methods=["GET"], include_in_schema=False)
-    app.add_api_route(oauth2_redirect_url, oauth2_redirect, methods=["GET"], include_in_schema=False)
+    app.add_api_route(
+        oauth2_redirect_url, oauth2_redirect, methods=["GET"], include_in_schema=False
+    )
     app.add_api_route(redoc_url, redoc, methods=["GET"], include_in_schema=False)

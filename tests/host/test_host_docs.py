@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+
 def anonymous_client(app: FastAPI) -> httpx.AsyncClient:
     """A client without a key, at the server's root (the docs are not under /api/v1).
 
@@ -21,7 +22,10 @@ REFERENCED = re.compile(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""")
 
 @pytest.mark.parametrize(
     ("page", "bundle"),
-    [("/docs", "/docs-assets/swagger-ui-bundle.js"), ("/redoc", "/docs-assets/redoc.standalone.js")],
+    [
+        ("/docs", "/docs-assets/swagger-ui-bundle.js"),
+        ("/redoc", "/docs-assets/redoc.standalone.js"),
+    ],
 )
 async def test_docs_pages_reference_only_local_assets_that_answer(
     app: FastAPI, client: httpx.AsyncClient, page: str, bundle: str
@@ -29,7 +33,8 @@ async def test_docs_pages_reference_only_local_assets_that_answer(
     async with anonymous_client(app) as anonymous:
         response = await anonymous.get(page)
         assert response.status_code == 200
-        assert "http://" not in response.text and "https://" not in response.text
+        assert "http://" not in response.text
+        assert "https://" not in response.text
         urls = set(REFERENCED.findall(response.text))
         assert {bundle, "/openapi.json", "/docs-assets/favicon.png"} <= urls
         for url in urls:
@@ -43,9 +48,7 @@ async def test_docs_pages_reference_only_local_assets_that_answer(
     assert len(js.content) > 100_000
 
 
-async def test_an_unknown_asset_is_a_404_not_a_500(
-    app: FastAPI, client: httpx.AsyncClient
-) -> None:
+async def test_an_unknown_asset_is_a_404_not_a_500(app: FastAPI, client: httpx.AsyncClient) -> None:
     async with anonymous_client(app) as anonymous:
         missing = await anonymous.get("/docs-assets/nope.js")
         escape = await anonymous.get("/docs-assets/../../pyproject.toml")

@@ -72,6 +72,9 @@ def create_app(plugin: Plugin, *, lifespan: Lifespan | None = None) -> FastAPI:
     app.state.plugin = plugin
     app.state.protocol = ProtocolEndpoints(plugin)
     app.router.routes.extend(app.state.protocol.routes())
+    app.state.mounted_routes = []
+    _mount_new_routes(app, plugin)
+    # After the plugin's routes, so that their requests are matched first.
     app.add_api_route(
         LIVENESS_PATH,
         liveness_endpoint(plugin),
@@ -80,8 +83,6 @@ def create_app(plugin: Plugin, *, lifespan: Lifespan | None = None) -> FastAPI:
         name=LIVENESS_ROUTE_NAME,
     )
     install_docs_pages(app, prefix)
-    app.state.mounted_routes = []
-    _mount_new_routes(app, plugin)
     plugin.add_app_events(app, lifespan)
     return app
 

@@ -24,6 +24,7 @@ import pytest
 
 from dev_server import DevServer
 from ops_center_sdk.loader import load_plugin
+from ops_center_sdk.validation import validate_plugin
 
 SOURCE = Path(__file__).with_name("spec_style_plugin")
 PLUGIN_ID = "spec-style-plugin"
@@ -68,6 +69,11 @@ def test_it_imports_with_every_spec_style_handler(folder: Path) -> None:
     app = loaded.module.app
     assert [h.__name__ for h in app.router.on_startup] == ["startup"]
     assert [h.__name__ for h in app.router.on_shutdown] == ["shutdown"]
+
+
+def test_validate_finds_nothing_to_fix(folder: Path) -> None:
+    report = validate_plugin(folder)
+    assert report.findings == (), [str(finding) for finding in report.findings]
 
 
 def test_its_own_tests_pass_unchanged_in_its_folder(folder: Path, tmp_path: Path) -> None:

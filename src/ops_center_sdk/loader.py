@@ -1,7 +1,10 @@
 """Loading a plugin from its folder: plugin.yaml, then the entrypoint module.
 
 Shared by everything that runs a plugin someone wrote (``serve``, the dev
-host, the testing kit), so they all agree on what a plugin folder is.
+host, the testing kit), so they all agree on what a plugin folder is: a
+``plugin.yaml`` and its entrypoint, or only a ``main.py`` whose ``Plugin(...)``
+declares the manifest (id, name, version, permissions...); ``init`` writes
+the full plugin.yaml that hooks, routes and the runtime are declared in.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class LoadedPlugin:
     manifest: Manifest
     module: ModuleType
     plugin: Plugin
+    #: True when the folder has no plugin.yaml: the manifest is the constructor's.
+    manifest_from_code: bool = False
 
 
 def module_name_for(plugin_id: str) -> str:
@@ -54,37 +59,73 @@ def load_plugin(
     as ``ops_center_plugins.<id>`` with the folder on ``sys.path`` so its own
     helper modules import. ``fresh=True`` imports it again even if loaded;
     ``module`` uses a module already imported from the entrypoint instead.
+
+    A folder without plugin.yaml but with a ``main.py`` is loaded too: the
+    plugin's manifest is then what ``Plugin(...)`` declares
+    (``manifest_from_code``).
     """
-    from .manifest import load_manifest
-    from .plugin import Plugin
+    from .manifest import MANIFEST_FILE, load_manifest
 
     root = Path(folder).resolve()
+    if not (root / MANIFEST_FILE).is_file() and (root / CODE_ONLY_ENTRYPOINT).is_file():
+        return _load_code_only(root, fresh=fresh, module=module)
     manifest = load_manifest(root)
     entry = root / (manifest.runtime.entrypoint if manifest.runtime else "main.py")
     if not entry.is_file():
         raise PluginLoadError(f"{entry}: the entrypoint named in plugin.yaml does not exist")
-    name = module_name_for(manifest.id)
-    known = sys.modules.get(name)
-    if module is not None:
-        pass
-    elif not fresh and known is not None and getattr(known, "__file__", None) == str(entry):
-        module = known
-    else:
-        module = _import_file(name, entry, root)
-    candidates = [value for value in vars(module).values() if isinstance(value, Plugin)]
-    plugin = getattr(module, "plugin", None)
-    if not isinstance(plugin, Plugin):
-        if len(candidates) != 1:
-            raise PluginLoadError(
-                f"{entry}: expected one `plugin = Plugin(...)` at module level, "
-                f"found {len(candidates)}"
-            )
-        plugin = candidates[0]
+    module = module or _module_of(module_name_for(manifest.id), entry, root, fresh=fresh)
+    plugin = _plugin_in(module, entry)
     if plugin.id != manifest.id:
         raise PluginLoadError(
             f"{entry}: Plugin(id={plugin.id!r}) does not match plugin.yaml id {manifest.id!r}"
         )
     return LoadedPlugin(root, manifest, module, plugin)
+
+
+#: The entrypoint of a folder without plugin.yaml.
+CODE_ONLY_ENTRYPOINT = "main.py"
+
+
+def code_only_note(folder: Path) -> str:
+    """What ``serve`` and ``dev`` print for a folder without plugin.yaml."""
+    return (
+        f"note: {folder} has no plugin.yaml: the manifest comes from Plugin(...) in "
+        f"{CODE_ONLY_ENTRYPOINT}; `ops-center-plugin init` writes a full plugin.yaml "
+        "(permissions, hooks, routes, config schema, runtime)"
+    )
+
+
+def _load_code_only(root: Path, *, fresh: bool, module: ModuleType | None) -> LoadedPlugin:
+    """A folder with only ``main.py``: the plugin's manifest is its constructor's."""
+    entry = root / CODE_ONLY_ENTRYPOINT
+    module = module or _module_of(module_name_for(root.name), entry, root, fresh=fresh)
+    plugin = _plugin_in(module, entry)
+    # Known by its id too, as a plugin with a plugin.yaml is.
+    sys.modules[module_name_for(plugin.id)] = module
+    return LoadedPlugin(root, plugin.manifest, module, plugin, manifest_from_code=True)
+
+
+def _module_of(name: str, entry: Path, root: Path, *, fresh: bool) -> ModuleType:
+    """The entrypoint's module: the one imported already, unless ``fresh``."""
+    known = sys.modules.get(name)
+    if not fresh and known is not None and getattr(known, "__file__", None) == str(entry):
+        return known
+    return _import_file(name, entry, root)
+
+
+def _plugin_in(module: ModuleType, entry: Path) -> Plugin:
+    """The module's ``plugin``, else its one ``Plugin`` at module level."""
+    from .plugin import Plugin
+
+    plugin = getattr(module, "plugin", None)
+    if isinstance(plugin, Plugin):
+        return plugin
+    candidates = [value for value in vars(module).values() if isinstance(value, Plugin)]
+    if len(candidates) != 1:
+        raise PluginLoadError(
+            f"{entry}: expected one `plugin = Plugin(...)` at module level, found {len(candidates)}"
+        )
+    return candidates[0]
 
 
 class SourceOnlyLoader(importlib.machinery.SourceFileLoader):

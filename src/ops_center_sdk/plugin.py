@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
     from .api import APIClient
+    from .app_events import AppEvents, Lifespan
     from .config import Config
     from .manifest import Manifest, PluginMetadata
     from .scheduler import Clock, Scheduler
@@ -131,6 +132,7 @@ class Plugin:
         self._config = config
         self._api = api
         self._logger = logger
+        self._app_events: list[AppEvents] = []
         self.installed = False
         self.enabled = False
 
@@ -374,24 +376,66 @@ class Plugin:
         return self.installed
 
     async def enable(self) -> None:
-        """Run ``on_enable`` handlers, then start the scheduler."""
+        """Run ``on_enable`` handlers, start the scheduler, then the app's startup code.
+
+        The app's startup code is what its ``@app.on_event("startup")`` handlers
+        and ``create_app(lifespan=...)`` run (:mod:`ops_center_sdk.app_events`);
+        a failure there fails the enable, and what had started is stopped.
+        """
         if self.enabled:
             return
         report = await self.hooks.run_lifecycle("enable")
         report.raise_for_errors()
         await self.scheduler.start()
+        started: list[AppEvents] = []
+        try:
+            for events in self._app_events:
+                await events.startup()
+                started.append(events)
+        except BaseException:
+            try:
+                for events in reversed(started):
+                    await events.shutdown()
+            finally:
+                await self.scheduler.stop()
+            raise
         self.enabled = True
 
     async def disable(self) -> None:
-        """Run ``on_disable`` handlers, then stop the scheduler."""
+        """Run the app's shutdown code and ``on_disable`` handlers, then stop the scheduler."""
         if not self.enabled:
             return
         self.enabled = False
         try:
-            report = await self.hooks.run_lifecycle("disable")
+            try:
+                await self._app_shutdown()
+            finally:
+                report = await self.hooks.run_lifecycle("disable")
         finally:
             await self.scheduler.stop()
         report.raise_for_errors()
+
+    def add_app_events(self, app: Any, lifespan: Lifespan | None = None) -> AppEvents:
+        """Run ``app``'s ``on_event`` handlers (and ``lifespan``) as part of enable and disable.
+
+        ``create_app()`` calls this for the app it returns.
+        """
+        from .app_events import AppEvents
+
+        events = AppEvents(self.id, app, lifespan)
+        self._app_events.append(events)
+        return events
+
+    async def _app_shutdown(self) -> None:
+        """Every app's shutdown code, the last started first; the first failure raises."""
+        failures: list[BaseException] = []
+        for events in reversed(self._app_events):
+            try:
+                await events.shutdown()
+            except Exception as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     async def uninstall(self) -> None:
         """Disable, run ``on_uninstall`` handlers, then delete the plugin's data."""
@@ -422,11 +466,15 @@ class Plugin:
         A host-managed app calls this at shutdown; the host decides whether
         the plugin is disabled.
         """
-        self.enabled = False
+        was_enabled, self.enabled = self.enabled, False
         try:
-            await self.scheduler.stop()
+            if was_enabled:
+                await self._app_shutdown()
         finally:
-            await self.close()
+            try:
+                await self.scheduler.stop()
+            finally:
+                await self.close()
 
     async def close(self) -> None:
         """Stop the worker threads; close the API client and the storage backend, if opened.
@@ -441,21 +489,43 @@ class Plugin:
             await self._storage.close()
 
     def router(self) -> APIRouter:
-        """The plugin's routes as a FastAPI router under ``/plugins/<id>``."""
+        """The plugin's routes as a FastAPI router under ``/plugins/<id>``, with its liveness.
+
+        ``GET /plugins/<id>/health`` answers :func:`~ops_center_sdk.liveness.liveness_body`
+        unless the plugin declares that route itself.
+        """
+        from .liveness import (
+            LIVENESS_PATH,
+            LIVENESS_ROUTE_NAME,
+            declares_own_health,
+            liveness_endpoint,
+        )
         from .routes import build_router
 
-        return build_router(self.id, self.routes)
+        router = build_router(self.id, self.routes)
+        if not declares_own_health(self.routes):
+            router.add_api_route(
+                LIVENESS_PATH,
+                liveness_endpoint(self),
+                methods=["GET"],
+                include_in_schema=False,
+                name=LIVENESS_ROUTE_NAME,
+            )
+        return router
 
-    def create_app(self) -> FastAPI:
+    def create_app(self, *, lifespan: Lifespan | None = None) -> FastAPI:
         """The FastAPI app that serves this plugin (``uvicorn main:app``).
 
         Run on its own, the app installs the plugin on its first start,
         enables it at startup (starting the scheduler) and disables it at
-        shutdown. Routes added after this call are included as well.
+        shutdown. Routes added after this call are included as well. The
+        app's ``@app.on_event("startup"/"shutdown")`` handlers and
+        ``lifespan`` (as FastAPI's ``lifespan=``) run after the plugin is
+        enabled and before it is disabled, wherever it runs.
         """
         from .app import create_app
 
-        return create_app(self)
+        return create_app(self, lifespan=lifespan)
 
     def __repr__(self) -> str:
         return f"Plugin(id={self.id!r}, version={self.manifest.version!r})"

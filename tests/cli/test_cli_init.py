@@ -182,3 +182,37 @@ def test_questions_on_a_terminal(tmp_path: Path) -> None:
     assert manifest.description == "Answered at a prompt"
     assert manifest.author == "Flag"
     assert (manifest.category, manifest.type, manifest.version) == ("analytics", "hybrid", "1.0.0")
+
+
+async def test_the_backend_hook_reads_cpu_usage_as_the_walkthrough_sends_it(
+    tmp_path: Path,
+) -> None:
+    from ops_center_sdk.testing import load_test_plugin, trigger_hook
+
+    assert main(["init", str(tmp_path / "cpu-watch"), "--type", "backend"]) == 0
+    plugin = load_test_plugin(tmp_path / "cpu-watch")
+    await trigger_hook(plugin, "device.created", device_id="web-1", device_data={"name": "web-1"})
+
+    await trigger_hook(plugin, "device.metrics_updated", device_id="web-1", metrics={"cpu": 99})
+    assert plugin.api.get_requests(method="POST", endpoint="/alerts") == []
+    await trigger_hook(
+        plugin, "device.metrics_updated", device_id="web-1", metrics={"cpu_usage": 99}
+    )
+    [request] = plugin.api.get_requests(method="POST", endpoint="/alerts")
+    assert request["json"]["title"] == "High CPU usage"
+    assert "99" in request["json"]["message"]
+
+
+async def test_the_hybrid_delete_hook_takes_device_data(tmp_path: Path) -> None:
+    import inspect
+
+    from ops_center_sdk.testing import load_test_plugin, trigger_hook
+
+    assert main(["init", str(tmp_path / "web-view"), "--type", "hybrid"]) == 0
+    plugin = load_test_plugin(tmp_path / "web-view")
+    [handler] = plugin.hooks.actions("device.deleted")
+    assert list(inspect.signature(handler.function).parameters) == ["device_id", "device_data"]
+
+    await trigger_hook(plugin, "device.created", device_id="d-1", device_data={"name": "Web 1"})
+    await trigger_hook(plugin, "device.deleted", device_id="d-1", device_data={"name": "Web 1"})
+    assert await plugin.storage.list_keys("device:*") == []

@@ -71,3 +71,25 @@ def test_help_lists_commands_with_examples(capsys: object) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["--help"])
     assert exited.value.code == 0
+
+
+def test_serve_fails_the_start_when_a_startup_handler_fails(tmp_path: Path) -> None:
+    folder = tmp_path / "bad-startup"
+    folder.mkdir()
+    (folder / "plugin.yaml").write_text("id: bad-startup\nname: Bad\nversion: 1.0.0\n")
+    (folder / "main.py").write_text(
+        "from ops_center_sdk import Plugin\n\n"
+        'plugin = Plugin(id="bad-startup", version="1.0.0")\n'
+        "app = plugin.create_app()\n\n\n"
+        '@app.on_event("startup")\n'
+        "async def connect():\n"
+        '    raise ConnectionError("broker down")\n'
+    )
+    env = {**os.environ, "OPS_CENTER_DATA_DIR": str(tmp_path / "data")}
+    command = [sys.executable, "-m", "ops_center_sdk", "serve", str(folder), "--port", "0"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" in output
+    assert f'{folder / "main.py"}", line 9, in connect' in output
+    assert "ConnectionError: broker down" in output

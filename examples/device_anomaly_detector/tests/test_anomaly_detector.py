@@ -34,7 +34,9 @@ async def detector() -> Plugin:
     return plugin
 
 
-async def feed(plugin: Plugin, device_id: str, values: list[float], metric: str = "cpu") -> None:
+async def feed(
+    plugin: Plugin, device_id: str, values: list[float], metric: str = "cpu_usage"
+) -> None:
     for value in values:
         await trigger_hook(
             plugin, "device.metrics_updated", device_id=device_id, metrics={metric: value}
@@ -58,14 +60,14 @@ async def test_normal_readings_raise_nothing(detector: Plugin) -> None:
 
 async def test_a_spike_raises_one_warning_alert_and_is_not_learnt(detector: Plugin) -> None:
     await feed(detector, "web-1", NORMAL_CPU)
-    before = await detector.storage.get("baseline:web-1:cpu")
+    before = await detector.storage.get("baseline:web-1:cpu_usage")
     await feed(detector, "web-1", [58.0])
 
     [alert] = await alerts_for(detector, "web-1")
     assert alert["severity"] == "warning"
-    assert alert["title"] == "Anomalous cpu on web-1"
+    assert alert["title"] == "Anomalous cpu_usage on web-1"
     assert await detector.storage.get("anomaly_count") == 1
-    assert await detector.storage.get("baseline:web-1:cpu") == before
+    assert await detector.storage.get("baseline:web-1:cpu_usage") == before
     assert detector.api.get_requests(method="POST", endpoint="/alerts")  # type: ignore[attr-defined]
 
 
@@ -97,7 +99,7 @@ async def test_hourly_retraining_rebuilds_baselines_without_the_outliers(detecto
     await feed(detector, "web-1", [*NORMAL_CPU, 99.0])
     ran = await detector.scheduler.advance(timedelta(hours=1))
     assert ran == 1
-    baseline = await detector.storage.get("baseline:web-1:cpu")
+    baseline = await detector.storage.get("baseline:web-1:cpu_usage")
     assert 49.0 < baseline["mean"] < 51.0  # the 99 was left out
     assert baseline["count"] == len(NORMAL_CPU)
     assert await detector.storage.get("last_retrained_at") is not None
@@ -121,10 +123,10 @@ async def test_routes_report_status_stats_and_anomalies(detector: Plugin) -> Non
         )
     assert status["devices_tracked"] == 1
     assert status["anomalies_detected"] == 1
-    assert stats.json()["baselines"]["cpu"]["samples"] == len(NORMAL_CPU)
+    assert stats.json()["baselines"]["cpu_usage"]["samples"] == len(NORMAL_CPU)
     assert missing.status_code == 404
     [anomaly] = anomalies.json()["anomalies"]
-    assert (anomaly["metric"], anomaly["value"]) == ("cpu", 99.0)
+    assert (anomaly["metric"], anomaly["value"]) == ("cpu_usage", 99.0)
     assert bad_limit.status_code == 422
 
 

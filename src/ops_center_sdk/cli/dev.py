@@ -46,6 +46,15 @@ def run(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         print(f"error: {args.path}: no such plugin folder", file=sys.stderr)
         return 1
+    mode = "process" if getattr(args, "process", False) else "in_process"
+    if mode == "process" and not (folder / "plugin.yaml").is_file():
+        print(
+            f"error: {folder} has no plugin.yaml: --process needs one (the host reads it "
+            "before the plugin's process starts); `ops-center-plugin init` writes one, "
+            "or run without --process",
+            file=sys.stderr,
+        )
+        return 1
     try:
         sock = listen(args.host, args.port)
     except PortUnavailable as exc:
@@ -64,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
         local_url=base_url,  # where a plugin process calls the API back
         storage_url=os.environ.get(STORAGE_URL_ENV) or None,
     )
-    mode = "process" if getattr(args, "process", False) else "in_process"
     session = DevSession(
         app.state.plugins, folder, data_dir=data_dir, base_url=base_url, key=key, mode=mode
     )
@@ -124,6 +132,10 @@ class DevSession:
             self.say("  The host keeps running; save a fix and the plugin is loaded again.\n")
             return None
         self.plugin_id = entry.id
+        if entry.loaded is not None and entry.loaded.manifest_from_code:
+            from ..loader import code_only_note
+
+            self.say(code_only_note(self.folder))
         if entry.status == "error":
             self.say(f"\n✗ {entry.id} is installed but did not start:\n  {_reason(entry)}")
             self.say("  The host keeps running; save a fix and the plugin is loaded again.\n")

@@ -10,8 +10,12 @@ from .listen import PortUnavailable, bound_port, listen, serve
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the plugin in ``args.path`` and serve its app until interrupted."""
-    from ..loader import load_plugin
+    """Load the plugin in ``args.path`` and serve its app until interrupted.
+
+    A folder with only a ``main.py`` is served too (its manifest is the
+    constructor's), with a note that ``init`` writes a full plugin.yaml.
+    """
+    from ..loader import code_only_note, load_plugin
     from ..logger import configure_logging
 
     configure_logging()
@@ -26,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if loaded.manifest_from_code:
+        print(code_only_note(loaded.folder), flush=True)
     app = getattr(loaded.module, "app", None) or loaded.plugin.create_app()
     host = f"[{args.host}]" if ":" in args.host else args.host
     base = f"http://{host}:{bound_port(sock)}/plugins/{loaded.plugin.id}"

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from .. import __version__
+from ..docs_pages import install_docs_pages
 from .auth import APIKeys
 from .bus import EventBus
 from .errors import install_error_handlers
@@ -37,7 +38,7 @@ def create_host_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     title: str = "Ops-Center (local)",
 ) -> FastAPI:
-    """The REST API of a local Ops-Center, under ``/api/v1`` (OpenAPI at ``/docs``).
+    """The REST API of a local Ops-Center, under ``/api/v1`` (OpenAPI at ``/docs``, ``/redoc``).
 
     The store is ``store`` if given, else the SQLite file in ``data_dir``
     (``<data_dir>/ops-center.db``), else a private in-memory database.
@@ -77,7 +78,10 @@ def create_host_app(
         version=__version__,
         description="The Ops-Center REST API, served locally for plugin development.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs_pages(app)
     app.state.store = store
     app.state.bus = bus
     app.state.keys = APIKeys(store, admin_key=admin_key)

@@ -8,7 +8,7 @@ hand runs inline: its result is what gets stored.
 
     bus = EventBus()
     unsubscribe = bus.subscribe(on_event)    # on_event(envelope), sync or async
-    await bus.emit("device.metrics_updated", {"device_id": "device-1", "metrics": {"cpu": 9}})
+    await bus.emit("device.metrics_updated", {"device_id": "device-1", "metrics": {"cpu_usage": 9}})
     await bus.drain()                        # tests and shutdown: wait for delivery
 """
 

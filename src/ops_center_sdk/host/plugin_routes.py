@@ -30,6 +30,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..liveness import LIVENESS_PATH
 from ..route_access import RouteAccess
 from ..routes import route_prefix
 from .auth import APIKeys
@@ -44,6 +45,28 @@ Access = Callable[[], RouteAccess]
 _NO_ACCESS = RouteAccess()
 
 _PREFIX = route_prefix("")
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def liveness_path(plugin_id: str) -> str:
+    """``/plugins/<id>/health``: where the host answers a plugin's liveness, keyless."""
+    return route_prefix(plugin_id) + LIVENESS_PATH
+
+
+def is_keyless(plugin_id: str, access: RouteAccess, method: str, path: str) -> bool:
+    """Whether ``method path`` of ``plugin_id`` is served without a key.
+
+    A route the plugin declared public is, and so is the SDK's liveness
+    (``GET /plugins/<id>/health``) unless the plugin declares that route
+    itself: then its own declaration decides.
+    """
+    if access.is_public(method, path):
+        return True
+    return (
+        method in _READ_METHODS
+        and path == liveness_path(plugin_id)
+        and not access.is_private(method, path)
+    )
 
 
 class PluginRoutes:
@@ -126,7 +149,7 @@ class _PluginDispatch(BaseRoute):
         mounted = self._routers.get(plugin_id)
         # Nothing about the plugin is told before the key is checked, unless
         # the route is public (and so the plugin is running).
-        public = mounted is not None and mounted[1]().is_public(scope["method"], path)
+        public = mounted is not None and is_keyless(plugin_id, mounted[1](), scope["method"], path)
         guard(scope, self._keys(), public=public)
         if mounted is None:
             raise self._explain(plugin_id) or NotFound(f"no plugin {plugin_id!r} serves routes")

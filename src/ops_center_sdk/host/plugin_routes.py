@@ -148,8 +148,10 @@ class _PluginDispatch(BaseRoute):
         plugin_id = path[len(_PREFIX) :].split("/", 1)[0]
         mounted = self._routers.get(plugin_id)
         # Nothing about the plugin is told before the key is checked, unless
-        # the route is public (and so the plugin is running).
-        public = mounted is not None and is_keyless(plugin_id, mounted[1](), scope["method"], path)
+        # the route is public, or is the liveness probe: a probe must tell a
+        # stopped plugin (503) from a running one without a key.
+        access = mounted[1]() if mounted is not None else _NO_ACCESS
+        public = is_keyless(plugin_id, access, scope["method"], path)
         guard(scope, self._keys(), public=public)
         if mounted is None:
             raise self._explain(plugin_id) or NotFound(f"no plugin {plugin_id!r} serves routes")

@@ -158,7 +158,9 @@ async def _signature_is_checked_end_to_end(host: ServedHost) -> None:
     """Straight to the plugin's port: only deliveries signed with its secret run."""
     plugin = await host.get("/api/v1/plugins/flaky")
     url = plugin["process"]["url"] + "/_ops/events"
-    secret = host.plugins.get("flaky").record["secret"]
+    process = host.runtime("flaky").process
+    assert process is not None
+    secret = process.secret
     event = {"id": "evt-direct", "name": "flaky.ping", "occurred_at": "", "payload": {"n": 9}}
     body = json.dumps(event).encode()
     changed = json.dumps({**event, "payload": {"n": 8}}).encode()

@@ -104,7 +104,7 @@ async def test_the_process_refuses_callers_it_cannot_verify(tmp_path: Path, data
         await install_spy(host, tmp_path)
         process = host.runtime("route-spy").process
         assert process is not None
-        secret = host.plugins.get("route-spy").record["secret"]
+        secret = process.secret
         path = "/plugins/route-spy/items/1"
         admin = Caller("admin", "admin", "admin")
         genuine = sign_caller(admin, secret, method="GET", path=path)

@@ -44,7 +44,6 @@ import asyncio
 import copy
 import logging
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -63,7 +62,7 @@ from ..errors import ConfigError, OpsCenterError
 from ..loader import LoadedPlugin, load_plugin, module_name_for
 from ..logger import PLUGIN_LOGGER_PREFIX
 from ..plugin import system_namespace
-from ..protocol import MANAGED_ENV, SECRET_ENV
+from ..protocol import MANAGED_ENV
 from ..storage import Storage, open_storage
 from ..storage.urls import DATA_DIR_ENV, STORAGE_URL_ENV
 from .auth import APIKeys
@@ -785,8 +784,9 @@ class PluginHost:
         if entry.storage is not None:  # it ran in process before: its process owns the file now
             await entry.storage.close()
             entry.storage = None
-        if not entry.record.get("secret"):
-            self._save(entry, secret=secrets.token_urlsafe(32))
+        if "secret" in entry.record:  # kept in clear by earlier versions: forget it
+            entry.record.pop("secret")
+            self._save(entry)
         entry.loaded = None
         entry.logs.attach(logging.getLogger(f"{PLUGIN_LOGGER_PREFIX}.{entry.id}"))
         entry.runtime = ProcessRuntime(
@@ -795,7 +795,6 @@ class PluginHost:
             code.manifest,
             config,
             overrides=entry.record.get("config") or {},
-            secret=entry.record["secret"],
             environment=lambda: self._process_environment(entry),
             view=lambda: self._process_view(entry),
             sandbox=self.sandbox,
@@ -816,7 +815,8 @@ class PluginHost:
         return self._sandbox
 
     def _process_environment(self, entry: InstalledPlugin) -> dict[str, str]:
-        """What a plugin process gets: its own key, secret, URLs and data folder; nothing else."""
+        """What a plugin process gets: its own key, URLs and data folder (the runtime adds
+        a new secret at each start); nothing else."""
         runtime = self._runtime(entry)
         key = self._new_key(entry, tuple(runtime.manifest.permissions or ()))
         data_dir = self._plugin_data_dir(entry)
@@ -825,7 +825,6 @@ class PluginHost:
         environment.update(
             {
                 MANAGED_ENV: "1",
-                SECRET_ENV: str(entry.record["secret"]),
                 URL_ENV: self.local_url,
                 KEY_ENV: key,
                 DATA_DIR_ENV: str(data_dir),

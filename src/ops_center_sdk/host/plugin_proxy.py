@@ -52,8 +52,8 @@ class PluginProxy:
 
     ``base_url`` answers the process's URL, or raises the
     :class:`~ops_center_sdk.host.errors.HostError` (503) explaining why the
-    plugin cannot answer now. ``secret`` is the plugin's protocol secret, which
-    signs the caller's identity.
+    plugin cannot answer now. ``secret()`` is the protocol secret of the process
+    now serving, which signs the caller's identity.
     """
 
     def __init__(
@@ -62,7 +62,7 @@ class PluginProxy:
         base_url: Callable[[], str],
         client: httpx.AsyncClient,
         *,
-        secret: str,
+        secret: Callable[[], str],
         timeout: float = 60.0,
     ) -> None:
         self.plugin_id = plugin_id
@@ -94,7 +94,7 @@ class PluginProxy:
             try:
                 signed = sign_caller(
                     caller,
-                    self._secret,
+                    self._secret(),
                     method=request.method,
                     path=request.url.raw_path.decode("ascii"),
                 )

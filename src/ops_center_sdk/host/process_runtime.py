@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -45,7 +46,7 @@ import httpx
 
 from ..hooks import handler as handler_module
 from ..plugin_server import CONFIG_ENV
-from ..protocol import MAX_BODY_BYTES, MAX_BODY_ENV
+from ..protocol import MAX_BODY_BYTES, MAX_BODY_ENV, SECRET_ENV
 from ..route_access import RouteAccess, RouteRule, rules_from_manifest, rules_from_openapi
 from ..routes import route_prefix
 from .bus import EventEnvelope
@@ -119,7 +120,8 @@ class ProcessRuntime:
     """One plugin in its own process: start, lifecycle, events, filters, health, recovery.
 
     ``environment()`` is called at every start for the process's environment
-    (it carries the plugin's API key, secret and URLs); ``installed`` says
+    (it carries the plugin's API key and URLs; the runtime adds a new
+    protocol secret for each process); ``installed`` says
     whether this installation already ran ``on_install``.
     """
 
@@ -133,7 +135,6 @@ class ProcessRuntime:
         config: Config,
         *,
         overrides: Mapping[str, Any] | None = None,
-        secret: str,
         environment: Callable[[], Mapping[str, str]],
         view: Callable[[], View] | None = None,
         sandbox: Sandbox | None = None,
@@ -151,7 +152,6 @@ class ProcessRuntime:
         self.installed = installed
         self.overrides = dict(overrides or {})
         self.dead_letters = dead_letters
-        self._secret = secret
         self._environment = environment
         self._view = view
         self.sandbox = sandbox or NoSandbox("no sandbox was given to this runtime")
@@ -320,7 +320,7 @@ class ProcessRuntime:
             self.plugin_id,
             self.base_url,
             self._client,
-            secret=self._secret,
+            secret=self._process_secret,
             timeout=self.settings.proxy_timeout,
         )
 
@@ -614,8 +614,12 @@ class ProcessRuntime:
         """A new process, ready to answer (not yet adopted); the 422/503 error otherwise."""
         previous = self.state
         self.state = "starting"
+        # Drawn anew for every process and kept only in memory: never stored,
+        # and a request captured before a restart does not verify after it.
+        secret = secrets.token_urlsafe(32)
         environment = {
             **self._environment(),
+            SECRET_ENV: secret,
             CONFIG_ENV: json.dumps(self.overrides),
             MAX_BODY_ENV: str(self.settings.max_body_bytes),
         }
@@ -625,7 +629,7 @@ class ProcessRuntime:
             self.plugin_id,
             self.folder,
             environment,
-            secret=self._secret,
+            secret=secret,
             sandbox=self.sandbox,
             view=view,
         )
@@ -646,6 +650,10 @@ class ProcessRuntime:
         if rules is not None:
             self._access = RouteAccess(rules)
         return process
+
+    def _process_secret(self) -> str:
+        """The protocol secret of the process now serving (``""`` when none is)."""
+        return self.process.secret if self.process is not None else ""
 
     def _adopt(self, process: PluginProcess) -> None:
         self.process = process

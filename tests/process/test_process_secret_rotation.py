@@ -32,6 +32,11 @@ async def ping():
 """
 
 
+def stored_files(data_dir: Path) -> list[bytes]:
+    """The bytes of the host store's files (the database and its journal)."""
+    return [path.read_bytes() for path in data_dir.rglob("ops-center.db*")]
+
+
 async def test_a_request_signed_for_one_process_is_refused_by_the_next(
     tmp_path: Path, data_dir: Path
 ) -> None:
@@ -54,7 +59,8 @@ async def test_a_request_signed_for_one_process_is_refused_by_the_next(
         await eventually(successor_running, "the plugin process to be restarted")
         second = host.runtime("target").process
         assert second is not None
-        assert second.secret and second.secret != first_secret
+        assert second.secret
+        assert second.secret != first_secret
 
         async with httpx.AsyncClient(base_url=second.url, timeout=10) as direct:
             replayed = await direct.post(path, content=b"{}", headers=captured)
@@ -66,6 +72,6 @@ async def test_a_request_signed_for_one_process_is_refused_by_the_next(
 
         record = host.plugins.get("target").record
         assert "secret" not in record
-        stored = b"".join(path.read_bytes() for path in data_dir.rglob("ops-center.db*"))
+        stored = b"".join(stored_files(data_dir))
         for secret in (first_secret, second.secret):
             assert secret.encode() not in stored

@@ -70,10 +70,14 @@ class EventRetention:
     An event is *settled* once every durable subscriber's cursor passed it.
     Settled events beyond the newest ``keep_count``, or older than
     ``keep_age``, are deleted; the check runs every ``prune_every`` events.
+    An event still unsettled after ``unsettled_max_age`` (its subscriber has
+    not run for that long: a plugin that fails to start, say) is deleted all
+    the same, with a warning naming the subscribers that never got it.
     """
 
     keep_count: int = 10_000
     keep_age: timedelta = timedelta(days=1)
+    unsettled_max_age: timedelta = timedelta(days=7)
     prune_every: int = 1_000
 
 
@@ -103,12 +107,12 @@ class _Delivery:
         self.position = start
         self.sync = not (
             inspect.iscoroutinefunction(callback)
-            or inspect.iscoroutinefunction(getattr(type(callback), "__call__", None))
+            or inspect.iscoroutinefunction(type(callback).__call__)
         )
         self.worker: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.wakeup: asyncio.Event | None = None
-        self.caught_up: asyncio.Event | None = None
+        self.wakeup = asyncio.Event()
+        self.caught_up = asyncio.Event()
         self.stopped = False
 
     def wake(self) -> None:
@@ -120,7 +124,7 @@ class _Delivery:
         except RuntimeError:
             loop = None
         if loop is None:
-            if self.loop is not None and self.wakeup is not None:
+            if self.loop is not None:
                 self.loop.call_soon_threadsafe(self.wakeup.set)
             return
         if self.loop is not loop or self.worker is None or self.worker.done():
@@ -130,7 +134,6 @@ class _Delivery:
             self.wakeup = asyncio.Event()
             self.caught_up = asyncio.Event()
             self.worker = loop.create_task(self._run(), name=f"ops-center-bus:{self.label}")
-        assert self.wakeup is not None and self.caught_up is not None
         self.caught_up.clear()
         self.wakeup.set()
 
@@ -139,7 +142,6 @@ class _Delivery:
         return self.name or repr(self.callback)
 
     async def _run(self) -> None:
-        assert self.wakeup is not None and self.caught_up is not None
         while not self.stopped:
             self.wakeup.clear()
             store = self.bus.store
@@ -191,7 +193,6 @@ class _Delivery:
 
     async def join(self, head: int) -> None:
         if self.behind(head) and self.worker is not None and not self.worker.done():
-            assert self.caught_up is not None
             await self.caught_up.wait()
 
     def stop(self) -> None:
@@ -303,13 +304,29 @@ class EventBus:
         return min(positions, default=head)
 
     def prune(self, *, now: datetime | None = None) -> int:
-        """Delete settled events beyond the retention; return how many went."""
+        """Delete events beyond the retention (:class:`EventRetention`); return how many went."""
         moment = now or datetime.now(UTC)
-        return self.store.prune_events(
+        removed = self.store.prune_events(
             up_to=self.settled_up_to(),
             keep_last=self.retention.keep_count,
             older_than=(moment - self.retention.keep_age).isoformat(),
         )
+        cutoff = (moment - self.retention.unsettled_max_age).isoformat()
+        newest_expired = self.store.last_event_before(cutoff)
+        if newest_expired:
+            behind = sorted(
+                name for name, position in self.store.cursors().items() if position < newest_expired
+            )
+            expired = self.store.prune_events(up_to=newest_expired, keep_last=0, older_than="")
+            if expired:
+                log.warning(
+                    "%d events older than %s were never delivered to %s; they are dropped",
+                    expired,
+                    self.retention.unsettled_max_age,
+                    ", ".join(behind) or "(no subscriber)",
+                )
+            removed += expired
+        return removed
 
     async def drain(self) -> None:
         """Wait until every logged event (and any event those cause) is delivered."""

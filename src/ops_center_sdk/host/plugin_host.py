@@ -617,7 +617,8 @@ class PluginHost:
     async def replay_dead_letter(self, plugin_id: str, event_id: str) -> dict[str, Any]:
         """Queue a dead letter's event for the plugin again, with its event id.
 
-        The record goes; should the delivery fail again, it comes back.
+        The record stays until the event is delivered (so a crash meanwhile
+        loses nothing); should the delivery fail again, it is updated.
         """
         entry = self.get(plugin_id)
         record = self.dead_letters.get(plugin_id, event_id)
@@ -630,8 +631,7 @@ class PluginHost:
             raise PluginConflict(
                 f"plugin {plugin_id!r} is not enabled; enable it, then replay its dead letters"
             )
-        self.dead_letters.remove(plugin_id, event_id)
-        await entry.runtime.deliver(envelope_of(record))
+        entry.runtime.redeliver(envelope_of(record))
         return {"plugin_id": plugin_id, "event_id": event_id, "status": "queued"}
 
     # ==================== loading and wiring ====================

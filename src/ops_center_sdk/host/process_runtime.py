@@ -272,6 +272,15 @@ class ProcessRuntime:
             outbox.withdraw(envelope)
             raise
 
+    def redeliver(self, envelope: EventEnvelope) -> None:
+        settled = self._outbox.put(envelope)
+
+        def delivered(future: asyncio.Future[bool]) -> None:
+            if not future.cancelled() and future.result():
+                self.dead_letters.remove(self.plugin_id, envelope["id"])
+
+        settled.add_done_callback(delivered)
+
     def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
         for envelope in envelopes:
             self._dead_letter(

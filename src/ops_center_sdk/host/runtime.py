@@ -104,6 +104,9 @@ class PluginRuntime(Protocol):
     def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
         """The plugin was disabled before it was given these events (oldest first)."""
 
+    def redeliver(self, envelope: EventEnvelope) -> None:
+        """Queue a dead letter's event again and return at once; delivered, it is no longer one."""
+
     async def filter(self, name: str, value: Any) -> Any:
         """Run the plugin's own filter chain ``name`` on ``value``."""
 
@@ -184,6 +187,9 @@ class InProcessRuntime:
     def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
         # An in-process plugin keeps no dead letters: it misses what came while it was off.
         return None
+
+    def redeliver(self, envelope: EventEnvelope) -> None:
+        raise NotImplementedError("an in-process plugin has no dead letters")
 
     async def filter(self, name: str, value: Any) -> Any:
         return await self.plugin.apply_filters(name, value)

@@ -332,7 +332,6 @@ class HostStore:
                 removed += cursor.rowcount
         return removed
 
-
     # ==================== event log ====================
 
     def append_event(
@@ -378,6 +377,19 @@ class HostStore:
             (total,) = self._db.execute("SELECT count(*) FROM events").fetchone()
         return int(total)
 
+    def last_event_before(self, occurred_at: str) -> int:
+        """The number of the newest logged event that occurred before ``occurred_at`` (0: none)."""
+        with self._lock:
+            oldest = self._db.execute(
+                "SELECT occurred_at FROM events ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if oldest is None or oldest[0] >= occurred_at:
+                return 0  # the usual case, answered without a scan
+            (seq,) = self._db.execute(
+                "SELECT max(seq) FROM events WHERE occurred_at < ?", (occurred_at,)
+            ).fetchone()
+        return int(seq or 0)
+
     def cursor(self, subscriber: str) -> int | None:
         """The number of the last event ``subscriber`` settled; ``None`` if it has no cursor."""
         with self._lock:
@@ -410,12 +422,12 @@ class HostStore:
         return cursor.rowcount > 0
 
     def prune_events(self, *, up_to: int, keep_last: int, older_than: str) -> int:
-        """Delete events numbered ``<= up_to`` that are not among the newest ``keep_last``
-        or that occurred before ``older_than`` (ISO 8601); return how many went."""
+        """Delete events numbered ``<= up_to``, but for the newest ``keep_last`` of those
+        that did not occur before ``older_than`` (ISO 8601); return how many went."""
         with self._lock:
             cursor = self._db.execute(
                 "DELETE FROM events WHERE seq <= ? AND (seq <= ? OR occurred_at < ?)",
-                (up_to, self.last_event_seq() - keep_last, older_than),
+                (up_to, up_to - keep_last, older_than),
             )
         return cursor.rowcount
 

@@ -58,7 +58,7 @@ def create_host_app(
     if store is None:
         store = HostStore.in_directory(data_dir) if data_dir is not None else HostStore.in_memory()
     if bus is None:
-        bus = EventBus()
+        bus = EventBus(store)
     admin_key = admin_key or secrets.token_urlsafe(32)
 
     @asynccontextmanager

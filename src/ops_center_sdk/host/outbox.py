@@ -13,7 +13,7 @@ Before each attempt the queue awaits ``ready()``: a plugin process that is
 restarting holds its queue, and the events that arrive meanwhile wait in it.
 
     outbox = Outbox("plugin my-plugin", send, policy=RetryPolicy(max_attempts=5))
-    outbox.put(envelope)
+    settled = outbox.put(envelope)    # a future: True delivered, False given up
     await outbox.join()               # everything put so far is settled
     left = await outbox.close()       # stop; what was not delivered
 """
@@ -111,8 +111,8 @@ class Outbox(Generic[T]):
         self._on_give_up = on_give_up
         self._on_attempt = on_attempt
         self._ready = ready
-        self._items: deque[T] = deque()
-        self._current: T | None = None
+        self._items: deque[tuple[T, asyncio.Future[bool]]] = deque()
+        self._current: tuple[T, asyncio.Future[bool]] | None = None
         self._wakeup = asyncio.Event()
         self._settled = asyncio.Event()
         self._settled.set()
@@ -123,17 +123,33 @@ class Outbox(Generic[T]):
         """Items waiting or being sent."""
         return len(self._items) + (self._current is not None)
 
-    def put(self, item: T) -> None:
-        """Queue ``item`` after the others (the worker starts on first use)."""
+    def put(self, item: T) -> asyncio.Future[bool]:
+        """Queue ``item`` after the others (the worker starts on first use).
+
+        The future returned is done when the item is settled: ``True``
+        delivered, ``False`` given up; cancelled if the outbox closes first.
+        """
         if self._closed:
             raise RuntimeError(f"{self.name}: the outbox is closed")
-        self._items.append(item)
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[bool] = loop.create_future()
+        self._items.append((item, settled))
         self._settled.clear()
         self._wakeup.set()
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(
-                self._run(), name=f"ops-center-outbox:{self.name}"
-            )
+            self._worker = loop.create_task(self._run(), name=f"ops-center-outbox:{self.name}")
+        return settled
+
+    def withdraw(self, item: T) -> bool:
+        """Take ``item`` back if it is still waiting (not being sent); True if it was."""
+        for queued in self._items:
+            if queued[0] is item:
+                self._items.remove(queued)
+                queued[1].cancel()
+                if not self._items and self._current is None:
+                    self._settled.set()
+                return True
+        return False
 
     async def join(self) -> None:
         """Wait until every item put so far is delivered or given up."""
@@ -151,11 +167,13 @@ class Outbox(Generic[T]):
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise
-        left = ([self._current] if self._current is not None else []) + list(self._items)
+        queued = ([self._current] if self._current is not None else []) + list(self._items)
         self._current = None
         self._items.clear()
         self._settled.set()
-        return left
+        for _, settled in queued:
+            settled.cancel()
+        return [item for item, _ in queued]
 
     async def _run(self) -> None:
         while True:
@@ -164,18 +182,22 @@ class Outbox(Generic[T]):
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            item = self._current = self._items.popleft()
+            self._current = self._items.popleft()
+            item, settled = self._current
+            delivered = False
             try:
-                await self._deliver(item)
+                delivered = await self._deliver(item)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception(
                     "%s: delivering an item failed unexpectedly; it is dropped", self.name
                 )
+            if not settled.done():
+                settled.set_result(delivered)
             self._current = None
 
-    async def _deliver(self, item: T) -> None:
+    async def _deliver(self, item: T) -> bool:
         attempts = 0
         while True:
             await self._ready()
@@ -185,10 +207,10 @@ class Outbox(Generic[T]):
             if self._on_attempt is not None:
                 self._on_attempt(item, attempts, outcome)
             if outcome.delivered:
-                return
+                return True
             if outcome.final or attempts >= self.policy.max_attempts:
                 await self._give_up(item, attempts, outcome)
-                return
+                return False
             # Not counted (the receiver went away): ``ready()`` holds the next
             # attempt until it is back; the pause only guards against a spin.
             await asyncio.sleep(self.policy.delay(max(attempts, 1)))

@@ -130,6 +130,11 @@ def key_owner(plugin_id: str) -> str:
     return f"plugin:{plugin_id}"
 
 
+def subscriber_name(plugin_id: str) -> str:
+    """The plugin's durable subscriber name on the event bus (its cursor in the event log)."""
+    return f"plugin:{plugin_id}"
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -546,14 +551,16 @@ class PluginHost:
         entry = self.get(plugin_id)
         async with entry.lock:
             self._save(entry, enabled=False)
-            await self._deactivate(entry)
+            await self._deactivate(entry, forget=True)
+            self.bus.forget(subscriber_name(entry.id))  # also when it had failed to start
         return entry
 
     async def uninstall(self, plugin_id: str) -> None:
         """Disable the plugin, run its ``on_uninstall`` handlers, delete its data and key."""
         entry = self.get(plugin_id)
         async with entry.lock:
-            await self._deactivate(entry)
+            await self._deactivate(entry, forget=True)
+            self.bus.forget(subscriber_name(entry.id))
             runtime = entry.runtime
             if runtime is not None:
                 try:
@@ -610,7 +617,8 @@ class PluginHost:
     async def replay_dead_letter(self, plugin_id: str, event_id: str) -> dict[str, Any]:
         """Queue a dead letter's event for the plugin again, with its event id.
 
-        The record goes; should the delivery fail again, it comes back.
+        The record stays until the event is delivered (so a crash meanwhile
+        loses nothing); should the delivery fail again, it is updated.
         """
         entry = self.get(plugin_id)
         record = self.dead_letters.get(plugin_id, event_id)
@@ -623,8 +631,7 @@ class PluginHost:
             raise PluginConflict(
                 f"plugin {plugin_id!r} is not enabled; enable it, then replay its dead letters"
             )
-        self.dead_letters.remove(plugin_id, event_id)
-        await entry.runtime.deliver(envelope_of(record))
+        entry.runtime.redeliver(envelope_of(record))
         return {"plugin_id": plugin_id, "event_id": event_id, "status": "queued"}
 
     # ==================== loading and wiring ====================
@@ -981,16 +988,31 @@ class PluginHost:
         """Connect a running plugin to the bus, the route table and the filter chains."""
         runtime = self._runtime(entry)
         entry.events = runtime.events()
-        entry.unsubscribe = self.bus.subscribe(self._deliverer(entry, runtime))
+        entry.unsubscribe = self.bus.subscribe(
+            self._deliverer(entry, runtime), name=subscriber_name(entry.id)
+        )
         self._routes.mount(entry.id, runtime.routes(), runtime.route_access)
         entry.enabled = True
         self._rebuild_filters()
 
-    def _unwire(self, entry: InstalledPlugin) -> None:
+    def _unwire(self, entry: InstalledPlugin, *, forget: bool = False) -> None:
+        """Disconnect the plugin; with ``forget`` its place in the event log goes too.
+
+        Without it (a reload, the host's shutdown) the plugin resumes with the
+        first event it had not handled; with it (a disable, an uninstall) the
+        events it had not been given are left to the runtime (a process plugin's
+        go to its dead letters).
+        """
         entry.enabled = False
         if entry.unsubscribe is not None:
             entry.unsubscribe()
             entry.unsubscribe = None
+        if forget:
+            backlog = self.bus.forget(subscriber_name(entry.id))
+            events = entry.events
+            left = [envelope for envelope in backlog if envelope["name"] in events]
+            if left and entry.runtime is not None:
+                entry.runtime.left_undelivered(left)
         self._routes.unmount(entry.id)
         self._rebuild_filters()
 
@@ -1000,11 +1022,17 @@ class PluginHost:
         except HostError as exc:
             log.error("plugin %r: enable failed: %s", entry.id, exc.message)
 
-    async def _deactivate(self, entry: InstalledPlugin, *, shutdown: bool = False) -> None:
-        """Disable a running plugin; its on_disable failing is recorded, not raised."""
+    async def _deactivate(
+        self, entry: InstalledPlugin, *, shutdown: bool = False, forget: bool = False
+    ) -> None:
+        """Disable a running plugin; its on_disable failing is recorded, not raised.
+
+        ``forget``: it was disabled for good (not reloaded, not the host stopping),
+        so it does not resume its events when enabled again.
+        """
         if not entry.enabled:
             return
-        self._unwire(entry)
+        self._unwire(entry, forget=forget)
         runtime = self._runtime(entry)
         try:
             await runtime.disable(shutdown=shutdown)

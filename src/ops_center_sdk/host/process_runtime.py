@@ -8,11 +8,13 @@ secret over its method, path, a new delivery id and its body
 (:meth:`~.plugin_process.PluginProcess.request`):
 
 - **lifecycle**: ``POST /_ops/lifecycle/{install|enable|disable|uninstall}``;
-- **events**: an ordered queue with one worker (:class:`~.outbox.Outbox`):
+- **events**: the bus hands them over one at a time, in the event log's order
+  (:mod:`.bus`), and :meth:`ProcessRuntime.deliver` returns once the event is
+  settled; an ordered queue with one worker (:class:`~.outbox.Outbox`) sends
   ``POST /_ops/events``, retried with exponential backoff under the same event
   id (the plugin acknowledges an id it handled as a duplicate), given up after
   ``retry.max_attempts`` into the dead letters (:mod:`.dead_letters`). A slow or
-  dead plugin holds up only its own queue;
+  dead plugin holds up only its own cursor in the log;
 - **filters**: ``POST /_ops/filters/{name}`` within ``filter_deadline``; on a
   timeout or an error the data goes on unfiltered, and that is logged;
 - **routes**: ``/plugins/<id>/...`` proxied to the process (:mod:`.plugin_proxy`);
@@ -21,10 +23,10 @@ secret over its method, path, a new delivery id and its body
 Recovery: a process that exits while it should run, or that fails its health
 check ``unhealthy_after`` times in a row (it hangs), is killed if need be and
 started again with backoff (``restart_base * 2**(n-1)``, capped at
-``restart_max``), then enabled again. Meanwhile its event queue waits; the
+``restart_max``), then enabled again. Meanwhile its events wait in the log; the
 events that arrived while it was down are delivered once it is back, in order.
-An event that was being handled when the process died is sent again with the
-same id: the plugin runs it again only if it had not finished it.
+An event that was being handled when the process (or the host) died is sent
+again with the same id: the plugin runs it again only if it had not finished it.
 """
 
 from __future__ import annotations
@@ -90,8 +92,6 @@ class ProcessSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     restart_base: float = 0.5
     restart_max: float = 30.0
-    #: Events queued for one plugin beyond which new ones go to the dead letters.
-    max_queued: int = 10_000
     #: The largest envelope sent; the process is told the same limit
     #: (``OPS_CENTER_PLUGIN_MAX_BODY_BYTES``) for the bodies it reads.
     max_body_bytes: int = MAX_BODY_BYTES
@@ -209,23 +209,26 @@ class ProcessRuntime:
         self._resume_after_shutdown()
 
     def _resume_after_shutdown(self) -> None:
-        """Queue again, first, the events the host's last stop left undelivered."""
+        """Queue again, first, events an earlier version parked at its stop (reason ``shutdown``).
+
+        Today's host leaves them in the event log instead, after the plugin's cursor.
+        """
         for record in self.dead_letters.page(self.plugin_id).items:
             if record.get("reason") == "shutdown":
                 self.dead_letters.remove(self.plugin_id, record["event_id"])
                 self._outbox.put(envelope_of(record))
 
     async def disable(self, *, shutdown: bool = False) -> None:
-        """Disable the plugin and stop its process; events still queued go to the dead letters.
+        """Disable the plugin and stop its process.
 
-        Those left at a ``shutdown`` of the host (reason ``shutdown``) are
-        queued again when the plugin is next enabled; those left when it is
-        disabled (``disabled``) wait for an operator's replay.
+        An event being sent is abandoned; it stays in the event log after the
+        plugin's cursor (sent again at the next start after a ``shutdown``; in
+        the dead letters, reason ``disabled``, when the host forgets the cursor).
         """
         self.wanted = False
         self._up.clear()
         await self._stop_supervisor()
-        await self._settle_outbox("shutdown" if shutdown else "disabled")
+        await self._settle_outbox()
         async with self._lock:
             try:
                 # A plugin that does not answer (it is why it is unhealthy) is
@@ -254,15 +257,38 @@ class ProcessRuntime:
             await self.restart()
 
     async def deliver(self, envelope: EventEnvelope) -> None:
-        """Queue the event; the plugin's worker sends it in order, with retries."""
-        if len(self._outbox) >= self.settings.max_queued:
-            outcome = Outcome.failed(
-                f"{self.settings.max_queued} events are already queued for this plugin",
-                final=True,
+        """Send the event (with retries); return once it is delivered or dead-lettered.
+
+        Cancelled (the plugin is being reloaded or the host stops), the event
+        is taken back if it was not sent yet: the bus sends it again from the
+        log. One already on the wire may reach the plugin twice, under the same
+        id, and the plugin answers the second "duplicate".
+        """
+        outbox = self._outbox
+        settled = outbox.put(envelope)
+        try:
+            await asyncio.shield(settled)
+        except asyncio.CancelledError:
+            outbox.withdraw(envelope)
+            raise
+
+    def redeliver(self, envelope: EventEnvelope) -> None:
+        settled = self._outbox.put(envelope)
+
+        def delivered(future: asyncio.Future[bool]) -> None:
+            if not future.cancelled() and future.result():
+                self.dead_letters.remove(self.plugin_id, envelope["id"])
+
+        settled.add_done_callback(delivered)
+
+    def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
+        for envelope in envelopes:
+            self._dead_letter(
+                envelope,
+                0,
+                Outcome.failed("not yet delivered when the plugin was disabled"),
+                reason="disabled",
             )
-            await self._dead_letter(envelope, 0, outcome, reason="overflow")
-            return
-        self._outbox.put(envelope)
 
     async def filter(self, name: str, value: Any) -> Any:
         """The plugin's chain ``name`` on ``value``; ``value`` as it was if it fails or is late."""
@@ -361,12 +387,12 @@ class ProcessRuntime:
         return True
 
     async def close(self) -> None:
-        """Stop everything; events still queued go to the dead letters."""
+        """Stop everything (what was not delivered stays in the event log)."""
         self._closed = True
         self.wanted = False
         self._up.clear()
         await self._stop_supervisor()
-        await self._settle_outbox("shutdown")
+        await self._settle_outbox()
         async with self._lock:
             await self._stop_process()
             self.state = "stopped"
@@ -561,7 +587,7 @@ class ProcessRuntime:
         # A killed process resets its connections a moment before its exit is seen.
         return await process.exited_within(0.5)
 
-    async def _dead_letter(
+    def _dead_letter(
         self, envelope: EventEnvelope, attempts: int, outcome: Outcome, *, reason: str | None = None
     ) -> None:
         if reason is None:
@@ -585,16 +611,12 @@ class ProcessRuntime:
         log.error("plugin %r: %s", self.plugin_id, message)
         self._problem("event", message)
 
-    async def _settle_outbox(self, reason: str) -> None:
-        left = await self._outbox.close()
+    async def _settle_outbox(self) -> None:
+        # What it held is still in the event log, after the plugin's cursor:
+        # sent again when the plugin resumes, or dead-lettered by the host when
+        # it was disabled for good (:meth:`left_undelivered`).
+        await self._outbox.close()
         self._outbox = self._new_outbox()
-        for envelope in left:
-            await self._dead_letter(
-                envelope,
-                0,
-                Outcome.failed(f"still queued when the plugin stopped ({reason})"),
-                reason=reason,
-            )
 
     def _filter_failed(self, name: str, value: Any, error: str) -> Any:
         self.stats["filter_failures"] += 1

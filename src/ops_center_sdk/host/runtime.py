@@ -95,7 +95,17 @@ class PluginRuntime(Protocol):
         """Use the host's new config values (already checked against ``config_schema``)."""
 
     async def deliver(self, envelope: EventEnvelope) -> None:
-        """Hand the event to the plugin's action hooks (or queue it for them)."""
+        """Hand the event to the plugin's action hooks; return once it is settled.
+
+        Settled: handled, or given up (a process plugin's dead letters). The
+        bus moves the plugin's cursor in the event log only then.
+        """
+
+    def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
+        """The plugin was disabled before it was given these events (oldest first)."""
+
+    def redeliver(self, envelope: EventEnvelope) -> None:
+        """Queue a dead letter's event again and return at once; delivered, it is no longer one."""
 
     async def filter(self, name: str, value: Any) -> Any:
         """Run the plugin's own filter chain ``name`` on ``value``."""
@@ -173,6 +183,13 @@ class InProcessRuntime:
         # Each plugin gets its own copy: one changing device_data in place
         # must not change what the next plugin sees.
         await self.plugin.dispatch(envelope["name"], copy.deepcopy(envelope["payload"]))
+
+    def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
+        # An in-process plugin keeps no dead letters: it misses what came while it was off.
+        return None
+
+    def redeliver(self, envelope: EventEnvelope) -> None:
+        raise NotImplementedError("an in-process plugin has no dead letters")
 
     async def filter(self, name: str, value: Any) -> Any:
         return await self.plugin.apply_filters(name, value)

@@ -1,14 +1,20 @@
-"""The host's resource store: JSON records and API keys in one SQLite file.
+"""The host's resource store: JSON records, API keys and the event log in one SQLite file.
 
 Records of every kind (``devices``, ``alerts``, ... and whatever else the
 host keeps, such as installed plugins) live in one table, keyed by
 ``(kind, id)`` and kept in creation order. Filters compare top-level fields of
 the JSON document.
 
+The event log (``events``) holds every event the host emitted, numbered in
+commit order, and ``event_cursors`` how far each durable subscriber got: it
+is the transactional outbox :mod:`.bus` delivers from.
+
 Calls are synchronous and short: sqlite3 in WAL mode answers a single-record
 operation in tens of microseconds, less than a hop to a worker thread would
 cost, so the async routes call it directly on the event loop. Each statement
-commits on its own (autocommit), so a method that returned has committed.
+commits on its own (autocommit), so a method that returned has committed,
+unless it runs inside :meth:`HostStore.transaction`: then everything in the
+block commits together, or nothing does.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +31,7 @@ from typing import Any
 #: File name of the store inside a host's data directory.
 DB_FILE = "ops-center.db"
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     seq  INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -41,6 +48,17 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS api_keys_owner ON api_keys (owner);
+CREATE TABLE IF NOT EXISTS events (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    payload     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS event_cursors (
+    subscriber TEXT PRIMARY KEY,
+    position   INTEGER NOT NULL
+);
 """
 
 Record = dict[str, Any]
@@ -74,6 +92,17 @@ class StoredKey:
     created_at: str
 
 
+@dataclass(frozen=True)
+class LoggedEvent:
+    """An event as the log keeps it: its place in commit order and its envelope fields."""
+
+    seq: int
+    id: str
+    name: str
+    occurred_at: str
+    payload: dict[str, Any]
+
+
 class HostStore:
     """Records and API keys in SQLite.
 
@@ -93,6 +122,7 @@ class HostStore:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._depth = 0
         self._migrate()
 
     @classmethod
@@ -123,6 +153,34 @@ class HostStore:
         """Close the database (a closed store cannot be used again)."""
         with self._lock:
             self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit every write of the block together, or none if it raises.
+
+        The block must not ``await``: the store has one connection, and a
+        coroutine running meanwhile would write inside this transaction.
+        Nested blocks join the outer one.
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
 
     # ==================== records ====================
 
@@ -273,6 +331,105 @@ class HostStore:
                 cursor = self._db.execute("DELETE FROM api_keys WHERE owner = ?", (owner,))
                 removed += cursor.rowcount
         return removed
+
+    # ==================== event log ====================
+
+    def append_event(
+        self, event_id: str, name: str, occurred_at: str, payload: Mapping[str, Any]
+    ) -> int:
+        """Log an event; its sequence number (commit order) is returned."""
+        text = json.dumps(payload, separators=(",", ":"))
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO events (id, name, occurred_at, payload) VALUES (?, ?, ?, ?)",
+                (event_id, name, occurred_at, text),
+            )
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    def events_after(self, seq: int, *, limit: int = 100) -> list[LoggedEvent]:
+        """Logged events numbered above ``seq``, oldest first, at most ``limit``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, id, name, occurred_at, payload FROM events"
+                " WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [
+            LoggedEvent(seq, event_id, name, occurred_at, json.loads(payload))
+            for seq, event_id, name, occurred_at, payload in rows
+        ]
+
+    def last_event_seq(self) -> int:
+        """The number of the newest event ever logged (0: none yet).
+
+        Numbers are never reused, so pruning old events does not lower it.
+        """
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+            ).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def event_count(self) -> int:
+        """How many events the log holds."""
+        with self._lock:
+            (total,) = self._db.execute("SELECT count(*) FROM events").fetchone()
+        return int(total)
+
+    def last_event_before(self, occurred_at: str) -> int:
+        """The number of the newest logged event that occurred before ``occurred_at`` (0: none)."""
+        with self._lock:
+            oldest = self._db.execute(
+                "SELECT occurred_at FROM events ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if oldest is None or oldest[0] >= occurred_at:
+                return 0  # the usual case, answered without a scan
+            (seq,) = self._db.execute(
+                "SELECT max(seq) FROM events WHERE occurred_at < ?", (occurred_at,)
+            ).fetchone()
+        return int(seq or 0)
+
+    def cursor(self, subscriber: str) -> int | None:
+        """The number of the last event ``subscriber`` settled; ``None`` if it has no cursor."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT position FROM event_cursors WHERE subscriber = ?", (subscriber,)
+            ).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def cursors(self) -> dict[str, int]:
+        """Every durable subscriber's cursor."""
+        with self._lock:
+            rows = self._db.execute("SELECT subscriber, position FROM event_cursors").fetchall()
+        return {subscriber: int(position) for subscriber, position in rows}
+
+    def set_cursor(self, subscriber: str, position: int) -> None:
+        """Record that ``subscriber`` settled every event up to ``position``."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO event_cursors (subscriber, position) VALUES (?, ?)"
+                " ON CONFLICT (subscriber) DO UPDATE SET position = excluded.position",
+                (subscriber, position),
+            )
+
+    def drop_cursor(self, subscriber: str) -> bool:
+        """Forget ``subscriber``'s cursor; True when it had one."""
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM event_cursors WHERE subscriber = ?", (subscriber,)
+            )
+        return cursor.rowcount > 0
+
+    def prune_events(self, *, up_to: int, keep_last: int, older_than: str) -> int:
+        """Delete events numbered ``<= up_to``, but for the newest ``keep_last`` of those
+        that did not occur before ``older_than`` (ISO 8601); return how many went."""
+        with self._lock:
+            cursor = self._db.execute(
+                "DELETE FROM events WHERE seq <= ? AND (seq <= ? OR occurred_at < ?)",
+                (up_to, up_to - keep_last, older_than),
+            )
+        return cursor.rowcount
 
 
 def _json_path(field: str) -> str:

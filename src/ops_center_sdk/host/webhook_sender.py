@@ -23,8 +23,10 @@ answer fails the delivery at once (the receiver refuses it).
 Every delivery is logged in the host store (kind ``webhook_deliveries``:
 status ``pending``, ``delivered`` or ``failed``, the last status code,
 attempts, last error, timestamps), for ``GET /api/v1/webhooks/{id}/deliveries``.
-A pending delivery holds its event, so deliveries cut short by a restart
-are sent when the host starts again.
+The sender is a durable subscriber of the event log: the pending deliveries
+of an event are written in one transaction with its cursor, so after a crash
+each event gets its deliveries exactly once. A pending delivery holds its
+event, so deliveries cut short by a restart are sent when the host starts again.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ WEBHOOK_KIND = "webhooks"
 DELIVERY_KIND = "webhook_deliveries"
 EVENT_HEADER = "X-Ops-Center-Event"
 EVENT_ID_HEADER = "X-Ops-Center-Event-Id"
+#: The webhook sender's durable subscriber name on the event bus.
+SUBSCRIBER = "webhooks"
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ class WebhookSender:
     def start(self) -> None:
         """Subscribe to the bus and queue the deliveries a stop left pending."""
         if self._unsubscribe is None:
-            self._unsubscribe = self.bus.subscribe(self._on_event)
+            self._unsubscribe = self.bus.subscribe(self._on_event, name=SUBSCRIBER)
         for record in self.store.find(DELIVERY_KIND, where={"status": "pending"}).items:
             if isinstance(record.get("envelope"), dict):
                 envelope = envelope_of(record)

@@ -101,8 +101,9 @@ async def create_alert(host: Host, body: AlertCreate) -> Record:
     fields = document(body, exclude={"id"})
     fields.update(status="active", acknowledged_at=None, acknowledged_by=None, resolved_at=None)
     record = new_record(body.id or new_id("alert"), fields)
-    insert_new(host.store, KIND, "alert", record)
-    await host.bus.emit("alert.created", {"alert_id": record["id"], "alert_data": record})
+    with host.store.transaction():
+        insert_new(host.store, KIND, "alert", record)
+        host.bus.publish("alert.created", {"alert_id": record["id"], "alert_data": record})
     return record
 
 
@@ -128,8 +129,9 @@ async def acknowledge_alert(
         acknowledged_by=principal.owner,
         updated_at=stamp,
     )
-    host.store.replace(KIND, alert_id, alert)
-    await host.bus.emit("alert.updated", {"alert_id": alert_id, "alert_data": alert})
+    with host.store.transaction():
+        host.store.replace(KIND, alert_id, alert)
+        host.bus.publish("alert.updated", {"alert_id": alert_id, "alert_data": alert})
     return alert
 
 
@@ -145,6 +147,7 @@ async def resolve_alert(host: Host, alert_id: str) -> Record:
         return alert
     stamp = now()
     alert.update(status="resolved", resolved_at=stamp, updated_at=stamp)
-    host.store.replace(KIND, alert_id, alert)
-    await host.bus.emit("alert.resolved", {"alert_id": alert_id, "alert_data": alert})
+    with host.store.transaction():
+        host.store.replace(KIND, alert_id, alert)
+        host.bus.publish("alert.resolved", {"alert_id": alert_id, "alert_data": alert})
     return alert

@@ -137,14 +137,16 @@ async def _save(host: Host, device_id: str, fields: DeviceFields, stored: Record
     record = await _filtered(host.bus, host.store, record)
     if stored is None:
         try:
-            host.store.insert(KIND, record)
+            with host.store.transaction():
+                host.store.insert(KIND, record)
+                host.bus.publish("device.created", {"device_id": device_id, "device_data": record})
         except RecordExists:
             raise Conflict(f"device {device_id!r} already exists") from None
-        await host.bus.emit("device.created", {"device_id": device_id, "device_data": record})
     else:
-        if not host.store.replace(KIND, device_id, record):
-            raise NotFound(f"device {device_id!r} not found (deleted meanwhile)")
-        await host.bus.emit("device.updated", {"device_id": device_id, "device_data": record})
+        with host.store.transaction():
+            if not host.store.replace(KIND, device_id, record):
+                raise NotFound(f"device {device_id!r} not found (deleted meanwhile)")
+            host.bus.publish("device.updated", {"device_id": device_id, "device_data": record})
     return record
 
 
@@ -235,10 +237,11 @@ async def delete_device(host: Host, device_id: str) -> Response:
 
     Its alerts are kept: they still name it by ``device_id``.
     """
-    record = host.store.pop(KIND, device_id)
-    if record is None:
-        raise NotFound(f"device {device_id!r} not found")
-    await host.bus.emit("device.deleted", {"device_id": device_id, "device_data": record})
+    with host.store.transaction():
+        record = host.store.pop(KIND, device_id)
+        if record is None:
+            raise NotFound(f"device {device_id!r} not found")
+        host.bus.publish("device.deleted", {"device_id": device_id, "device_data": record})
     return Response(status_code=204)
 
 
@@ -265,6 +268,7 @@ async def push_metrics(
     received_at = now()
     device["last_metrics"] = metrics
     device["last_metrics_at"] = received_at
-    host.store.replace(KIND, device_id, device)
-    await host.bus.emit("device.metrics_updated", {"device_id": device_id, "metrics": metrics})
+    with host.store.transaction():
+        host.store.replace(KIND, device_id, device)
+        host.bus.publish("device.metrics_updated", {"device_id": device_id, "metrics": metrics})
     return {"device_id": device_id, "metrics": metrics, "received_at": received_at}

@@ -72,8 +72,9 @@ async def get_organization(host: Host, organization_id: str) -> Record:
 async def create_organization(host: Host, body: OrganizationCreate) -> Record:
     """Create an organization (emits ``organization.created``)."""
     record = new_record(body.id or new_id("org"), document(body, exclude={"id"}))
-    insert_new(host.store, KIND, "organization", record)
-    await host.bus.emit(
-        "organization.created", {"organization_id": record["id"], "organization_data": record}
-    )
+    with host.store.transaction():
+        insert_new(host.store, KIND, "organization", record)
+        host.bus.publish(
+            "organization.created", {"organization_id": record["id"], "organization_data": record}
+        )
     return record

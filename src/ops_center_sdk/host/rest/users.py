@@ -127,8 +127,9 @@ async def create_user(host: Host, body: UserCreate) -> Record:
     user_id = body.id or new_id("user")
     _check_references(host.store, body, user_id)
     record = new_record(user_id, document(body, exclude={"id"}))
-    insert_new(host.store, KIND, "user", record)
-    await host.bus.emit("user.created", {"user_id": user_id, "user_data": record})
+    with host.store.transaction():
+        insert_new(host.store, KIND, "user", record)
+        host.bus.publish("user.created", {"user_id": user_id, "user_data": record})
     return record
 
 
@@ -148,6 +149,7 @@ async def update_user(host: Host, user_id: str, body: UserPatch) -> Record:
         "created_at": stored["created_at"],
         "updated_at": now(),
     }
-    host.store.replace(KIND, user_id, record)
-    await host.bus.emit("user.updated", {"user_id": user_id, "user_data": record})
+    with host.store.transaction():
+        host.store.replace(KIND, user_id, record)
+        host.bus.publish("user.updated", {"user_id": user_id, "user_data": record})
     return record

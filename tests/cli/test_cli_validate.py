@@ -249,6 +249,60 @@ def test_the_decorator_must_agree_with_the_manifest(
     assert errors[0]["fix"]
 
 
+def test_an_unknown_event_in_the_code_suggests_the_catalog_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    typo = MAIN.replace('@plugin.hook("device.created"', '@plugin.hook("device.craeted"')
+    folder = write(tmp_path / "demo", **{"main.py": typo})
+
+    code, report = validate_json(folder, capsys)
+
+    assert code == 1
+    error = only(report)
+    assert (error["file"], error["line"], error["code"]) == ("main.py", 6, "unknown-event")
+    assert "unknown event 'device.craeted'" in error["message"]
+    assert "did you mean 'device.created'?" in error["message"]
+    assert error["fix"] == 'use @plugin.hook("device.created") on line 6 of main.py'
+    assert [f for f in report["findings"] if f["severity"] == "warning"] == []
+
+    assert main(["validate", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "main.py:6: @plugin.hook('device.craeted') on on_device_created" in out
+    assert "craeted" not in out.split("fix:", 1)[1]
+    assert "plugin.yaml's hooks" not in out
+
+
+def test_an_unknown_filter_and_a_name_far_from_the_catalog(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code_text = MAIN.replace(
+        'filter_hook("device.data.process")', 'filter_hook("device.dta.proces")'
+    )
+    code_text = code_text.replace(
+        "app = plugin.create_app()",
+        '@plugin.hook("printer.jammed")\nasync def jammed():\n    pass\n\n\n'
+        '@plugin.hook("demo-plugin.report.ready")\nasync def own():\n    pass\n\n\n'
+        "app = plugin.create_app()",
+    )
+    folder = write(tmp_path / "demo", **{"main.py": code_text})
+
+    code, report = validate_json(folder, capsys)
+
+    assert code == 1
+    unknown = {f["line"]: f for f in report["findings"] if f["code"] == "unknown-event"}
+    assert sorted(unknown) == [12, 22]
+    assert "unknown filter 'device.dta.proces'" in unknown[12]["message"]
+    assert (
+        unknown[12]["fix"] == 'use @plugin.filter_hook("device.data.process") on line 12 of main.py'
+    )
+    assert "did you mean" not in unknown[22]["message"]
+    assert "device.created" in unknown[22]["fix"]
+    assert "'demo-plugin.<name>'" in unknown[22]["fix"]
+    # the plugin's own namespace is not unknown: only "not declared in plugin.yaml"
+    warnings = [f for f in report["findings"] if f["severity"] == "warning"]
+    assert [(w["code"], w["line"]) for w in warnings] == [("undeclared-hook", 27)]
+
+
 def test_a_handler_only_in_the_code_is_a_warning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

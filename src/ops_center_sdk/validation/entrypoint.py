@@ -296,6 +296,7 @@ def check_hooks(
     from ..events import FILTER_CATALOG
 
     receiver = sorted(facts.plugin_names)[0] if facts.plugin_names else "plugin"
+    unknown = _check_event_names(facts, manifest.id, receiver, entrypoint, found)
     declared: set[tuple[str, str, str]] = set()
     for index, hook in enumerate(manifest.hooks):
         kind = "filter_hook" if hook.event in FILTER_CATALOG else "hook"
@@ -314,6 +315,9 @@ def check_hooks(
         ]
         if any(r.target is _UNKNOWN for r in mine):
             continue
+        if mine and all(r in unknown for r in mine):
+            continue  # the unknown-event finding already says what to change
+        mine = [r for r in mine if r not in unknown]
         matching = [r for r in mine if r.kind == kind and r.target == hook.event]
         function_line = facts.functions[hook.handler]
         if matching:
@@ -366,6 +370,8 @@ def check_hooks(
     for registration in facts.registrations:
         if registration.kind == "route" or registration.target is _UNKNOWN:
             continue
+        if registration in unknown:
+            continue
         key = (registration.kind, registration.target, registration.function)
         if key in declared:
             continue
@@ -378,6 +384,48 @@ def check_hooks(
             fix=f"add to plugin.yaml's hooks: `- event: {registration.target}` with "
             f"`handler: {registration.function}`",
         )
+
+
+def _check_event_names(
+    facts: EntrypointFacts, plugin_id: str, receiver: str, entrypoint: str, found: Findings
+) -> list[_Registration]:
+    """An error for each decorator naming an event the catalog lacks; those registrations.
+
+    A name of the other catalog (an event given to ``filter_hook``) is left to the
+    decorator checks, which say which decorator to use.
+    """
+    from ..events import EVENT_CATALOG, FILTER_CATALOG, is_custom_name
+
+    unknown: list[_Registration] = []
+    for registration in facts.registrations:
+        target = registration.target
+        if registration.kind == "route" or not isinstance(target, str):
+            continue
+        if target in EVENT_CATALOG or target in FILTER_CATALOG:
+            continue
+        if is_custom_name(target, plugin_id):
+            continue
+        unknown.append(registration)
+        noun = "filter" if registration.kind == "filter_hook" else "event"
+        catalog = FILTER_CATALOG if registration.kind == "filter_hook" else EVENT_CATALOG
+        close = difflib.get_close_matches(target, list(catalog), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        decorator = f"@{receiver}.{registration.kind}"
+        fix = (
+            f'use {decorator}("{close[0]}") on line {registration.line} of {entrypoint}'
+            if close
+            else f"use one of the catalog's {noun}s ({', '.join(sorted(catalog))}), or name "
+            f"the plugin's own {noun} '{plugin_id}.<name>'"
+        )
+        found.error(
+            "unknown-event",
+            f"{decorator}({target!r}) on {registration.function}: unknown {noun} "
+            f"{target!r}{hint} Importing {entrypoint} would fail",
+            file=entrypoint,
+            line=registration.line,
+            fix=fix,
+        )
+    return unknown
 
 
 def check_routes(

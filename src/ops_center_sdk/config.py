@@ -399,6 +399,9 @@ def config_schema_problems(schema: Any) -> list[Violation]:
     """
     if not isinstance(schema, Mapping):
         return [((), f"must be a JSON Schema mapping, got {describe_value(schema)}")]
+    problems = list(non_json_values(schema))
+    if problems:
+        return problems
     problems = schema_dialect_problems(schema)
     if problems:
         return problems

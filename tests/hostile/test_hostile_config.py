@@ -208,6 +208,32 @@ def test_any_key_and_value_set_or_refused_and_nothing_stored_is_lost(
         config.get(key, default=None)
 
 
+GET_EXAMPLES = 200
+
+
+@settings(max_examples=GET_EXAMPLES, derandomize=True, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["a", "b", "a.b", ""]), json_values, max_size=3),
+    st.lists(st.sampled_from(["a", "b", "0", "1", "²", "١", "", "a.b", "-1"]), max_size=4).map(
+        ".".join
+    ),
+)
+def test_get_of_any_key_is_the_value_or_the_default(values: dict[str, Any], key: str) -> None:
+    config = Config(overrides=values)
+    missing = object()
+    found = config.get(key, default=missing)
+    if found is missing:
+        return
+    # What get found is really there: walk the same path by hand.
+    node: Any = config.all()
+    if key in node:
+        assert found == node[key]
+        return
+    for part in key.split("."):
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    assert found == node
+
+
 def test_setting_the_empty_key_is_a_config_error_and_changes_nothing() -> None:
     config = Config(overrides={"kept": 1})
     config.set("a", {"b": 2})

@@ -64,7 +64,7 @@ json_values = st.recursive(
     leaves,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(key_text, inner, max_size=3),
     max_leaves=10,
-) | st.builds(deep_list, st.integers(0, 64))
+) | st.builds(deep_list, st.integers(0, 50))
 not_json = (
     st.sampled_from(
         [math.nan, math.inf, {1: "x"}, {"a": {b"k": 1}}, b"bytes", {1, 2}, object(), [math.nan]]

@@ -206,14 +206,39 @@ def verify_checksum(path: str | Path, expected: str) -> str:
 
 
 def load_ignore_spec(folder: Path) -> pathspec.GitIgnoreSpec | None:
-    """The patterns of ``.opsignore`` in ``folder`` (gitignore syntax), if it exists."""
+    """The patterns of ``.opsignore`` in ``folder`` (gitignore syntax), if it exists.
+
+    Raises :class:`PackageError` for a file that is not UTF-8 text, and for a
+    line that is not a gitignore pattern, naming the line (``.opsignore:3:``).
+    """
     ignore_file = folder / IGNORE_FILE
     if not ignore_file.is_file():
         return None
     import pathspec
 
-    lines = ignore_file.read_text(encoding="utf-8").splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    try:
+        lines = ignore_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise PackageError(
+            f"{IGNORE_FILE} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise PackageError(f"{IGNORE_FILE} cannot be read: {exc.strerror or exc}") from None
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, re.error):
+        pass
+    # Compile line by line to name the first bad one (only when there is one).
+    for number, line in enumerate(lines, start=1):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except (ValueError, re.error) as exc:
+            raise PackageError(
+                f"{IGNORE_FILE}:{number}: {line!r} is not a gitignore pattern ({exc}); "
+                "correct or remove the line (a literal '!', '#' or '\\' is written '\\!', "
+                "'\\#', '\\\\')"
+            ) from None
+    raise PackageError(f"{IGNORE_FILE} is not a list of gitignore patterns")
 
 
 def collect_files(folder: str | Path, *, exclude: Iterable[Path] = ()) -> list[PackageFile]:

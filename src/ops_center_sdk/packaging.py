@@ -21,8 +21,9 @@ the build.
 
 Unpacking (:func:`extract_package`) trusts nothing: it checks the checksum,
 refuses absolute paths, ``..``, names that are not UTF-8, links of any kind,
-devices, more than one top folder and archives over :class:`PackageLimits` (compressed and unpacked, so
-a small archive cannot expand into a huge one), and it writes into a
+devices, more than one top folder and archives over :class:`PackageLimits`
+(compressed and unpacked, so a small archive cannot expand into a huge one),
+and it writes into a
 temporary folder renamed into place only when everything passed.
 """
 

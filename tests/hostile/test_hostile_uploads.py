@@ -56,7 +56,7 @@ def package_with(tmp_path: Path, replace: dict[str, str], name: str = "p") -> Pa
 
 
 async def upload(client: httpx.AsyncClient, package: Path) -> httpx.Response:
-    body = package.read_bytes()
+    body = package.read_bytes()  # noqa: ASYNC240 - a small local file, read once
     return await client.post(
         MARKET,
         content=body,
@@ -114,8 +114,7 @@ async def test_a_remote_ref_in_the_uploaded_manifest_is_a_4xx_and_nothing_is_fet
     with holding_server() as server:
         manifest = next(m for m in members_of() if m.name == f"{TOP}/plugin.yaml").data.decode()
         manifest += (
-            "config_schema:\n  type: object\n  properties:\n"
-            f"    x: {{$ref: '{server.url}'}}\n"
+            f"config_schema:\n  type: object\n  properties:\n    x: {{$ref: '{server.url}'}}\n"
         )
         package = package_with(tmp_path, {f"{TOP}/plugin.yaml": manifest})
         started = time.monotonic()

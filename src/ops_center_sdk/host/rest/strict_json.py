@@ -1,4 +1,4 @@
-"""Request bodies must be real JSON: no ``NaN``, ``Infinity``, overflowing numbers or lone surrogates.
+"""Request bodies must be real JSON: no ``NaN``, ``Infinity``, huge numbers or lone surrogates.
 
 Python's ``json`` module accepts ``NaN`` and ``Infinity`` and turns ``1e400``
 into infinity; stored, such a value would be sent on to plugins and webhooks

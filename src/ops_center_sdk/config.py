@@ -153,7 +153,7 @@ class Config:
         for part in key.split("."):
             if isinstance(node, Mapping) and part in node:
                 node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            elif isinstance(node, list) and _is_index(part) and int(part) < len(node):
                 node = node[int(part)]
             else:
                 return default
@@ -399,6 +399,9 @@ def config_schema_problems(schema: Any) -> list[Violation]:
     """
     if not isinstance(schema, Mapping):
         return [((), f"must be a JSON Schema mapping, got {describe_value(schema)}")]
+    problems = list(non_json_values(schema))
+    if problems:
+        return problems
     problems = schema_dialect_problems(schema)
     if problems:
         return problems
@@ -702,6 +705,11 @@ def _plain_copy(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain_copy(item) for item in value]
     return value
+
+
+def _is_index(part: str) -> bool:
+    """True for ``"0"``, ``"12"``: ASCII digits only (``"²".isdigit()`` is true too)."""
+    return part.isascii() and part.isdigit()
 
 
 def _has_path(data: Any, loc: Loc) -> bool:

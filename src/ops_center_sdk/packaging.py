@@ -20,9 +20,10 @@ every link); a link that points outside the folder, or a broken one, stops
 the build.
 
 Unpacking (:func:`extract_package`) trusts nothing: it checks the checksum,
-refuses absolute paths, ``..``, links of any kind, devices, more than one top
-folder and archives over :class:`PackageLimits` (compressed and unpacked, so
-a small archive cannot expand into a huge one), and it writes into a
+refuses absolute paths, ``..``, names that are not UTF-8, links of any kind,
+devices, more than one top folder and archives over :class:`PackageLimits`
+(compressed and unpacked, so a small archive cannot expand into a huge one),
+and it writes into a
 temporary folder renamed into place only when everything passed.
 """
 
@@ -206,14 +207,39 @@ def verify_checksum(path: str | Path, expected: str) -> str:
 
 
 def load_ignore_spec(folder: Path) -> pathspec.GitIgnoreSpec | None:
-    """The patterns of ``.opsignore`` in ``folder`` (gitignore syntax), if it exists."""
+    """The patterns of ``.opsignore`` in ``folder`` (gitignore syntax), if it exists.
+
+    Raises :class:`PackageError` for a file that is not UTF-8 text, and for a
+    line that is not a gitignore pattern, naming the line (``.opsignore:3:``).
+    """
     ignore_file = folder / IGNORE_FILE
     if not ignore_file.is_file():
         return None
     import pathspec
 
-    lines = ignore_file.read_text(encoding="utf-8").splitlines()
-    return pathspec.GitIgnoreSpec.from_lines(lines)
+    try:
+        lines = ignore_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise PackageError(
+            f"{IGNORE_FILE} is not UTF-8 text (byte {exc.start}): save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise PackageError(f"{IGNORE_FILE} cannot be read: {exc.strerror or exc}") from None
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except (ValueError, re.error):
+        pass
+    # Compile line by line to name the first bad one (only when there is one).
+    for number, line in enumerate(lines, start=1):
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except (ValueError, re.error) as exc:
+            raise PackageError(
+                f"{IGNORE_FILE}:{number}: {line!r} is not a gitignore pattern ({exc}); "
+                "correct or remove the line (a literal '!', '#' or '\\' is written '\\!', "
+                "'\\#', '\\\\')"
+            ) from None
+    raise PackageError(f"{IGNORE_FILE} is not a list of gitignore patterns")
 
 
 def collect_files(folder: str | Path, *, exclude: Iterable[Path] = ()) -> list[PackageFile]:
@@ -261,6 +287,11 @@ def _walk(
             is_dir = child.is_dir(follow_symlinks=False)
         if _excluded(child.name, path, is_dir, target, ignore) or target in skipped:
             continue
+        if not _is_utf8(shown):
+            raise PackageError(
+                f"{shown!r} has a name that is not UTF-8 (the escapes are raw bytes), which "
+                "a package cannot hold: rename it or list it in .opsignore"
+            )
         if is_dir:
             if target in ancestors:
                 raise PackageError(f"{shown} is a link to a folder that contains it (a loop)")
@@ -581,6 +612,10 @@ def _member_parts(member: tarfile.TarInfo) -> tuple[str, ...]:
         raise PackageError(f"{name!r} is not a regular file or folder (a device, pipe or similar)")
     if "\x00" in name or "\\" in name:
         raise PackageError(f"{name!r} is not a safe path: it holds a NUL or a backslash")
+    if not _is_utf8(name):
+        raise PackageError(
+            f"{name!r} is not a UTF-8 name (the escapes are raw bytes); package paths are UTF-8"
+        )
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise PackageError(f"{name!r} is an absolute path; paths must be relative to the package")
     parts = tuple(part for part in name.split("/") if part not in ("", "."))
@@ -589,6 +624,15 @@ def _member_parts(member: tarfile.TarInfo) -> tuple[str, ...]:
     if not parts:
         raise PackageError(f"{name!r} is not a usable path")
     return parts
+
+
+def _is_utf8(name: str) -> bool:
+    """False for a name read with ``surrogateescape`` from bytes that are not UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _write_member(target: Path, data: IO[bytes], member: tarfile.TarInfo) -> None:

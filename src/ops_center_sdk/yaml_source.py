@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import reprlib
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -212,7 +213,16 @@ def format_path(path: Sequence[PathPart]) -> str:
     return text
 
 
-_short = reprlib.Repr()
+class _ShortRepr(reprlib.Repr):
+    """``reprlib.Repr`` that also survives integers too long for decimal text."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if _too_long_for_text(x):
+            return f"<integer of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_short = _ShortRepr()
 _short.maxstring = 60
 _short.maxother = 60
 _short.maxlist = 5
@@ -226,6 +236,8 @@ def describe_value(value: Any) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, int):
+        if _too_long_for_text(value):
+            return f"integer of {value.bit_length()} bits"
         return f"integer {value}"
     if isinstance(value, float):
         return f"number {value}"
@@ -238,27 +250,55 @@ def describe_value(value: Any) -> str:
     return f"{type(value).__name__} {_short.repr(value)}"
 
 
+#: Deepest nesting of lists and mappings a JSON value may have (deeper ones are refused
+#: before anything recurses into them: copying, merging and schema checks all recurse).
+MAX_JSON_DEPTH = 64
+
+
+def _too_long_for_text(value: int) -> bool:
+    """True for an integer Python refuses to write in decimal (``sys.int_info`` limit)."""
+    digits = sys.get_int_max_str_digits()
+    # Below this many bits an integer has fewer decimal digits than the limit.
+    return digits > 0 and value.bit_length() > (digits - 1) * 3.32
+
+
 def non_json_values(value: Any, path: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
     """Each place in ``value`` that is not a JSON value, with what is wrong there.
 
     JSON values are null, booleans, finite numbers, strings, lists and
-    mappings with string keys.
+    mappings with string keys, nested at most :data:`MAX_JSON_DEPTH` deep,
+    with integers short enough to be written as text.
     """
-    if value is None or isinstance(value, bool | int | str):
+    yield from _non_json(value, path, 0)
+
+
+def _non_json(value: Any, path: KeyPath, depth: int) -> Iterator[tuple[KeyPath, str]]:
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if _too_long_for_text(value):
+            yield (
+                path,
+                f"{describe_value(value)} has more than {sys.get_int_max_str_digits()} "
+                "digits, too many to write as text",
+            )
         return
     if isinstance(value, float):
         if not math.isfinite(value):
             yield path, f"{value} is not a finite number (JSON has no NaN or infinity)"
         return
+    if isinstance(value, list | tuple | Mapping) and depth >= MAX_JSON_DEPTH:
+        yield path, f"is nested more than {MAX_JSON_DEPTH} lists or mappings deep"
+        return
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from non_json_values(item, (*path, index))
+            yield from _non_json(item, (*path, index), depth + 1)
         return
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
                 yield (*path, str(key)), f"key {key!r} is not a string (JSON keys are strings)"
             else:
-                yield from non_json_values(item, (*path, key))
+                yield from _non_json(item, (*path, key), depth + 1)
         return
     yield path, f"{type(value).__name__} {_short.repr(value)} is not a JSON value"

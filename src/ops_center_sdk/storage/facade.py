@@ -123,13 +123,13 @@ class Storage:
         ``*`` matches any run of characters, ``?`` one character, ``[abc]`` /
         ``[!abc]`` one character of (not of) a set, on the whole key. To match
         a literal ``*``, ``?`` or ``[``, put it in brackets: ``"a[*]b"``. Other
-        characters, ``%`` and ``_`` included, match only themselves.
+        characters, ``%`` and ``_`` included, match only themselves. A pattern
+        holding what no key can (a NUL, a lone surrogate) is a ``ValueError``.
 
         >>> await storage.list_keys("device:*")
         ['device:1', 'device:2']
         """
-        if not isinstance(pattern, str):
-            raise TypeError(f"list_keys pattern must be a str, got {type(pattern).__name__}")
+        check_pattern(pattern)
         wildcard = _WILDCARD.search(pattern)
         prefix = pattern if wildcard is None else pattern[: wildcard.start()]
         keys = await self.backend.keys(self.namespace, prefix)
@@ -281,6 +281,29 @@ def check_key(key: object) -> str:
     if "\x00" in key:
         raise ValueError(f"storage key {key!r} contains a NUL character")
     return key
+
+
+def check_pattern(pattern: object) -> str:
+    """``pattern`` if ``list_keys`` can use it, else ``TypeError``/``ValueError`` naming it.
+
+    The rules of :func:`check_key`: a pattern is compared with keys, so it may
+    not hold what no key can (a NUL, a lone surrogate), on any backend.
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"list_keys pattern must be a str, got {type(pattern).__name__}")
+    if not pattern.isascii():
+        try:
+            pattern.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"list_keys pattern {pattern!r} is not valid Unicode: it holds a lone "
+                f"surrogate at position {exc.start}"
+            ) from exc
+    if "\x00" in pattern:
+        raise ValueError(
+            f"list_keys pattern {pattern!r} contains a NUL character, which no key can hold"
+        )
+    return pattern
 
 
 def encode_value(key: str, value: Any, role: str = "value") -> str:

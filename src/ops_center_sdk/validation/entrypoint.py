@@ -35,6 +35,17 @@ def parse_module(path: Path, shown: str, found: Findings) -> ast.Module | None:
     try:
         return ast.parse(source, filename=shown)
     except SyntaxError as exc:
+        if "too many nested" in (exc.msg or ""):
+            # The tokenizer's own limit (200 open brackets), not a mistake in the syntax.
+            found.error(
+                "syntax",
+                f"Python cannot parse {shown}: {exc.msg}; an expression is nested too deeply "
+                f"for the parser (at most {_MAX_BRACKETS} open brackets)",
+                file=shown,
+                line=exc.lineno,
+                fix=f"simplify {shown}: split deeply nested expressions into several statements",
+            )
+            return None
         found.error(
             "syntax",
             f"Python syntax error: {exc.msg}",
@@ -53,6 +64,10 @@ def parse_module(path: Path, shown: str, found: Findings) -> ast.Module | None:
             fix=f"simplify {shown}: split deeply nested expressions into several statements",
         )
         return None
+
+
+#: How many brackets CPython's tokenizer lets a line open (``MAXLEVEL``).
+_MAX_BRACKETS = 200
 
 
 def _parse_failure(exc: BaseException) -> str:

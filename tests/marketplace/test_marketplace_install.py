@@ -67,11 +67,36 @@ async def test_install_a_published_version_and_upgrade_it(
     twice = await http.post(f"{MARKET}/demo-plugin/versions/latest/install")
     assert twice.status_code == 409
     assert unpacked(data_dir) == ["demo-plugin-1.0.0"]
+    error = twice.json()["error"]
+    assert error["code"] == "conflict"
+    assert "to replace it with demo-plugin 1.1.0 from the marketplace" in error["message"]
+    assert f"POST {MARKET}/demo-plugin/versions/latest/install?replace=true" in error["message"]
+    assert error["details"][0]["field"] == "query.replace"
 
     upgraded = await http.post(f"{MARKET}/demo-plugin/versions/latest/install?replace=true")
     assert upgraded.status_code == 201, upgraded.text
     assert (await http.get("/plugins/demo-plugin/status")).json()["version"] == "1.1.0"
     assert unpacked(data_dir) == ["demo-plugin-1.1.0"]
+
+
+async def test_installing_over_the_dev_folder_says_how_to_replace_it(
+    server: FastAPI, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    # docs/marketplace.md's steps: `dev` serves the folder, then its package is installed.
+    await server.state.plugins.install_folder(write_plugin(tmp_path / "dev", "demo-plugin"))
+    await publish(http, tmp_path, "1.0.0")
+
+    refused = await http.post(f"{MARKET}/demo-plugin/versions/1.0.0/install?enable=false")
+
+    assert refused.status_code == 409
+    message = refused.json()["error"]["message"]
+    assert f"(from {tmp_path / 'dev'})" in message
+    expected = f"POST {MARKET}/demo-plugin/versions/1.0.0/install?enable=false&replace=true"
+    assert expected in message
+    replaced = await http.post(f"{MARKET}/demo-plugin/versions/1.0.0/install?replace=true")
+    assert replaced.status_code == 201, replaced.text
+    described = (await http.get("/api/v1/plugins/demo-plugin")).json()
+    assert described["source"]["type"] == "marketplace"
 
 
 @pytest.mark.parametrize("case", ["path traversal", "escaping symlink", "hardlink"])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -152,3 +155,33 @@ def test_a_test_that_imports_the_entrypoint_gets_the_plugin_under_test(
     )
     result.assert_outcomes(passed=2)
     assert not (pytester.path / ".ops-center").exists()  # no real storage was opened
+
+
+def run_pytest_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.slow
+def test_a_plugin_folder_without_pytest_ini_runs_without_deprecation_warnings(
+    tmp_path: Path,
+) -> None:
+    from ops_center_sdk.cli.main import main
+
+    assert main(["init", str(tmp_path / "my-plugin"), "--no-input"]) == 0
+    folder = tmp_path / "my-plugin"
+    (folder / "pytest.ini").unlink()
+
+    result = run_pytest_in(folder, "tests")
+
+    shown = result.stdout + result.stderr
+    assert result.returncode == 0, shown
+    assert " passed" in result.stdout
+    assert "PytestDeprecationWarning" not in shown
+    assert "warning" not in result.stdout.lower()
+    assert "asyncio_default_fixture_loop_scope=function" in result.stdout
+
+    chosen = run_pytest_in(folder, "tests", "-o", "asyncio_default_fixture_loop_scope=module")
+    assert chosen.returncode == 0, chosen.stdout + chosen.stderr
+    assert "asyncio_default_fixture_loop_scope=module" in chosen.stdout

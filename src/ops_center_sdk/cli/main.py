@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the local Ops-Center (REST API, event bus, plugin host) with the "
         "plugin in PATH installed and enabled. Saving a file of the plugin reloads it, keeping "
         "its storage. Data lives in .ops-center/data (or --data-dir). The admin key is "
-        "$OPS_CENTER_API_KEY, else one generated once and saved in the data folder.",
+        "$OPS_CENTER_API_KEY, else one generated once, printed once and kept outside the data "
+        "folder, in ~/.config/ops-center/dev-keys/ (where plugins cannot read it).",
         epilog="examples:\n  export OPS_CENTER_API_KEY=dev-key\n"
         "  ops-center-plugin dev examples/device_anomaly_detector --port 8000\n"
         "  ops-center-plugin dev examples/device_anomaly_detector --process",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .admin_key import DEFAULT_DATA_DIR, KEY_ENV, URL_ENV, saved_admin_key
+from .admin_key import DEFAULT_DATA_DIR, KEY_ENV, URL_ENV, key_path, saved_admin_key
 from .output import Output, human_size
 
 if TYPE_CHECKING:
@@ -108,7 +108,9 @@ def api_key(given: str | None, url: str, folder: Path, output: Output) -> str:
         for data_dir in dict.fromkeys((base / DEFAULT_DATA_DIR, DEFAULT_DATA_DIR)):
             saved = saved_admin_key(data_dir)
             if saved:
-                output.note(f"using the local Ops-Center's admin key saved in {data_dir}")
+                output.note(
+                    f"using the admin key dev kept for {data_dir} (in {key_path(data_dir)})"
+                )
                 return saved
     raise UsageError(
         f"no API key: set {KEY_ENV} (export {KEY_ENV}=your_api_key) or pass --key; "

@@ -36,10 +36,26 @@ def _default_to_auto_asyncio(config: pytest.Config) -> None:
     """
     if not config.pluginmanager.hasplugin("asyncio"):
         return
+    _default_fixture_loop_scope(config)
     chosen_on_command_line = getattr(config.option, "asyncio_mode", None) is not None
     if chosen_on_command_line or "asyncio_mode" in _ini_keys(config):
         return
     config.option.asyncio_mode = "auto"
+
+
+def _default_fixture_loop_scope(config: pytest.Config) -> None:
+    """``asyncio_default_fixture_loop_scope = function`` unless the project sets it.
+
+    pytest-asyncio warns (``PytestDeprecationWarning``) in every folder that
+    leaves it unset, such as a plugin folder without a pytest.ini; "function"
+    is the default its next versions will have. This runs before
+    pytest-asyncio reads the option, so the value is the one it sees.
+    """
+    name = "asyncio_default_fixture_loop_scope"
+    cache = getattr(config, "_inicache", None)  # what getini returns once it was read
+    if not isinstance(cache, dict) or name in _ini_keys(config) or name in cache:
+        return
+    cache[name] = "function"
 
 
 def _ini_keys(config: pytest.Config) -> set[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse
@@ -28,9 +28,13 @@ from ..check_budget import check_budget_of, check_plugin_folder, run_check
 from ..errors import HostError
 from ..limits import BodySizeLimit
 from ..marketplace import Marketplace
+from ..plugin_errors import PluginConflict
 from ..store import Record, RecordPage
 from .common import PageQuery, Paging, only_query
 from .strict_json import StrictJSONRoute
+
+if TYPE_CHECKING:
+    from ..plugin_host import PluginHost
 
 PREFIX = "/marketplace"
 #: The full path packages are uploaded to (the one that takes large bodies).
@@ -194,6 +198,8 @@ async def install(
         )
         error.status, error.code = 503, "unavailable"
         raise error
+    if not replace:
+        _refuse_installed(plugins, market.package(plugin_id, version), request)
     folder, record = await asyncio.to_thread(market.unpack, plugin_id, version)
     source = {
         "type": "marketplace",
@@ -215,6 +221,22 @@ async def install(
     market.remove_unpacked(record["plugin_id"], keep=folder)
     described: dict[str, Any] = plugins.describe(entry)
     return {"plugin": described, "package": record}
+
+
+def _refuse_installed(plugins: PluginHost, record: Record, request: Request) -> None:
+    """A 409 naming ``?replace=true`` when the package's plugin is installed already."""
+    plugin_id = record["plugin_id"]
+    existing = next((e for e in plugins.installed() if e.id == plugin_id), None)
+    if existing is None:
+        return
+    again = request.url.include_query_params(replace="true")
+    raise PluginConflict(
+        f"plugin {plugin_id!r} is already installed (from {existing.folder}); to replace it "
+        f"with {plugin_id} {record['version']} from the marketplace, keeping its storage and "
+        f"config, add ?replace=true: POST {again.path}?{again.query} (or uninstall it first "
+        f"with DELETE /api/v1/plugins/{plugin_id})",
+        details=[{"field": "query.replace", "message": "already installed", "type": "conflict"}],
+    )
 
 
 class BodyLimits:

@@ -271,3 +271,45 @@ def test_dev_and_serve_on_a_busy_port_exit_1_before_starting_anything(
 def test_dev_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dev", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "data")]) == 1
     assert "no such plugin folder" in capsys.readouterr().err
+
+
+def copy_example(tmp_path: Path) -> Path:
+    plugin = tmp_path / "detector"
+    shutil.copytree(EXAMPLE, plugin, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    return plugin
+
+
+def admin_http(port: int) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}, timeout=5
+    )
+
+
+@pytest.mark.slow
+def test_dev_shows_a_config_yaml_refused_on_reload_in_the_api_until_it_is_fixed(
+    tmp_path: Path,
+) -> None:
+    plugin = copy_example(tmp_path)
+    config = plugin / "config.yaml"
+    good = config.read_text()
+    port = free_port()
+    with dev_host(plugin, tmp_path / "data", port) as dev, admin_http(port) as http:
+        dev.wait_until(lambda: http.get("/api/v1/health").status_code == 200, "the host")
+        config.write_text(good.replace("threshold: 3.0", "threshold: 99"))
+
+        def refused() -> dict[str, Any] | None:
+            error = get(http, f"/api/v1/plugins/{PLUGIN}")["error"]
+            return error if error and error["code"] == "invalid_config" else None
+
+        error = dev.wait_until(refused, "the config error in the API")
+        assert error["phase"] == "reload"
+        assert "threshold: must be <= 10 (maximum), got 99" in error["message"]
+        assert get(http, f"/api/v1/plugins/{PLUGIN}/health")["last_error"] == error
+        assert get(http, f"/api/v1/plugins/{PLUGIN}")["status"] == "enabled"  # the old one serves
+        assert "reload failed (still serving the previous version)" in dev.output
+
+        config.write_text(good)
+        dev.wait_until(
+            lambda: get(http, f"/api/v1/plugins/{PLUGIN}")["error"] is None, "the error cleared"
+        )
+        assert get(http, f"/api/v1/plugins/{PLUGIN}/health")["last_error"] is None

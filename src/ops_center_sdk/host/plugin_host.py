@@ -511,16 +511,19 @@ class PluginHost:
         """
         entry = self.get(plugin_id)
         async with entry.lock:
+            runtime = entry.runtime
             try:
                 code = self._read_code(entry.folder, plugin_id, entry.mode)
+                # Imported code gets its config (config.yaml) checked here, before
+                # the running version is touched.
+                ready = self._prepare(entry, code)
             except HostError as exc:
                 self._failed(entry, "reload", exc)
                 raise
-            runtime = entry.runtime
-            if isinstance(code, _ProcessCode) and isinstance(runtime, ProcessRuntime):
-                await self._restart_process(entry, runtime, code)
+            if isinstance(ready, _ProcessCode) and isinstance(runtime, ProcessRuntime):
+                await self._restart_process(entry, runtime, ready)
             else:
-                await self._swap(entry, self._prepare(entry, code))
+                await self._swap(entry, ready)
         return entry
 
     async def enable(self, plugin_id: str) -> InstalledPlugin:

@@ -313,3 +313,47 @@ def test_dev_shows_a_config_yaml_refused_on_reload_in_the_api_until_it_is_fixed(
             lambda: get(http, f"/api/v1/plugins/{PLUGIN}")["error"] is None, "the error cleared"
         )
         assert get(http, f"/api/v1/plugins/{PLUGIN}/health")["last_error"] is None
+
+
+async def test_dev_runs_validate_on_every_load_prints_and_shows_findings(tmp_path: Path) -> None:
+    plugin = copy_example(tmp_path)
+    manifest = plugin / "plugin.yaml"
+    good = manifest.read_text()
+    manifest.write_text(good.replace("handler: on_device_deleted", "handler: on_device_gone"))
+    data = tmp_path / "data"
+    app = create_server_app(data_dir=data, admin_key=KEY)
+    out = io.StringIO()
+    session = DevSession(
+        app.state.plugins, plugin, data_dir=data, base_url="http://t", key=admin_key(data), out=out
+    )
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as http,
+    ):
+        entry = await session.install()
+        assert entry is not None
+        assert entry.enabled  # validate's errors do not stop code that imports
+        printed = out.getvalue()
+        assert "validate: 1 error, 1 warning (it runs here, but `ops-center-plugin validate`" in (
+            printed
+        )
+        line = good.splitlines().index("    handler: on_device_deleted") + 1
+        assert f"error: plugin.yaml:{line}: hooks[1] names the handler 'on_device_gone'" in printed
+        assert "warning: main.py:" in printed
+
+        described = (await http.get(f"/api/v1/plugins/{PLUGIN}")).json()
+        validation = described["validation"]
+        assert (validation["valid"], validation["errors"], validation["warnings"]) == (False, 1, 1)
+        error = validation["findings"][0]
+        assert (error["severity"], error["file"], error["line"]) == ("error", "plugin.yaml", line)
+        health = (await http.get(f"/api/v1/plugins/{PLUGIN}/health")).json()
+        assert health["validation"] == validation
+
+        out.truncate(0)
+        manifest.write_text(good)
+        assert await session.reload(["plugin.yaml"]) is not None
+        assert "validate:" not in out.getvalue()  # nothing found, nothing printed
+        validation = (await http.get(f"/api/v1/plugins/{PLUGIN}")).json()["validation"]
+        assert (validation["valid"], validation["findings"]) == (True, [])

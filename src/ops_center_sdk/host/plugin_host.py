@@ -147,6 +147,8 @@ class InstalledPlugin:
     storage: Storage | None = None
     enabled: bool = False
     error: dict[str, Any] | None = None
+    #: What the static checks (``validate``'s) found in its folder, when someone ran them.
+    validation: dict[str, Any] | None = None
     events: frozenset[str] = frozenset()
     unsubscribe: Callable[[], None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -281,6 +283,7 @@ class PluginHost:
             "installed_at": record.get("installed_at"),
             "updated_at": record.get("updated_at"),
             "error": entry.error,
+            "validation": entry.validation,
         }
 
     def route_paths(self, entry: InstalledPlugin) -> list[dict[str, Any]]:
@@ -313,12 +316,21 @@ class PluginHost:
             **_run_state(entry, running),
             "version": entry.record.get("version"),
             "last_error": entry.error,
+            "validation": entry.validation,
             "hook_failures": sum(h["failures"] for h in hooks),
             "hooks": hooks,
             "scheduled_tasks": details.get("scheduled_tasks", []),
             **({"loop_blocked": entry.loop_blocks.as_dict()} if entry.mode == IN_PROCESS else {}),
             **{k: v for k, v in details.items() if k not in ("hooks", "scheduled_tasks")},
         }
+
+    def record_validation(self, plugin_id: str, validation: Mapping[str, Any] | None) -> None:
+        """Keep what the static checks found in the plugin's folder (``dev`` runs them).
+
+        Shown as ``validation`` by :meth:`describe` and :meth:`health`; it
+        never changes whether the plugin runs.
+        """
+        self.get(plugin_id).validation = dict(validation) if validation is not None else None
 
     async def check_health(self, plugin_id: str) -> dict[str, Any]:
         """Check now that the plugin answers (a process: ``GET /_ops/health``); its health.
@@ -912,6 +924,8 @@ class PluginHost:
             except HostError as exc:
                 self._failed(entry, "install", exc)
                 raise
+            if folder != entry.folder:
+                entry.validation = None  # it was about the other folder
             entry.folder = folder
             self._save(
                 entry,

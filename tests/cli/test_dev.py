@@ -357,3 +357,51 @@ async def test_dev_runs_validate_on_every_load_prints_and_shows_findings(tmp_pat
         assert "validate:" not in out.getvalue()  # nothing found, nothing printed
         validation = (await http.get(f"/api/v1/plugins/{PLUGIN}")).json()["validation"]
         assert (validation["valid"], validation["findings"]) == (True, [])
+
+
+@pytest.mark.slow
+def test_dev_says_when_a_marketplace_install_replaces_the_watched_copy_and_takes_it_back(
+    tmp_path: Path,
+) -> None:
+    from ops_center_sdk.packaging import build_package
+
+    plugin = copy_example(tmp_path)
+    main_py = plugin / "main.py"
+    good = main_py.read_text()
+    assert '"status": "running",' in good
+    published = copy_example(tmp_path / "published")
+    marked = good.replace('"status": "running",', '"status": "marketplace",')
+    (published / "main.py").write_text(marked)
+    package = build_package(published, tmp_path / "dist")
+    port = free_port()
+    with dev_host(plugin, tmp_path / "data", port) as dev, admin_http(port) as http:
+        dev.wait_until(lambda: http.get("/api/v1/health").status_code == 200, "the host")
+        uploaded = http.post(
+            "/api/v1/marketplace/plugins",
+            content=package.path.read_bytes(),
+            headers={"Content-Type": "application/gzip", "X-Checksum-Sha256": package.sha256},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        market = f"/api/v1/marketplace/plugins/{PLUGIN}/versions/1.0.0/install?replace=true"
+        assert http.post(market).status_code == 201
+
+        dev.wait_until(lambda: "now runs from the marketplace package" in dev.output, "the notice")
+        assert f"not from {plugin}, the folder this dev watches" in dev.output
+        described = get(http, f"/api/v1/plugins/{PLUGIN}")
+        assert (described["source"]["type"], described["source"]["version"]) == (
+            "marketplace",
+            "1.0.0",
+        )
+        assert get(http, f"/plugins/{PLUGIN}/status")["status"] == "marketplace"
+
+        # A save in the watched folder installs the watched copy over the marketplace one.
+        main_py.write_text(good.replace('"status": "running",', '"status": "watched",'))
+        dev.wait_until(
+            lambda: http.get(f"/plugins/{PLUGIN}/status").json().get("status") == "watched",
+            "the watched copy back",
+        )
+        again = f"installed {plugin} again over the marketplace package"
+        dev.wait_until(lambda: again in dev.output, "the notice of the watched copy back")
+        assert "now runs from the watched folder" in dev.output
+        source = get(http, f"/api/v1/plugins/{PLUGIN}")["source"]
+        assert source == {"type": "folder", "path": str(plugin)}

@@ -106,6 +106,7 @@ class DevSession:
         self.key = key
         self.out = out or sys.stdout
         self.plugin_id: str | None = None
+        self._replaced = "another copy"
 
     @asynccontextmanager
     async def running(self, app: FastAPI) -> AsyncIterator[None]:
@@ -114,9 +115,11 @@ class DevSession:
         self.print_urls()
         stop = asyncio.Event()
         watcher = asyncio.create_task(self.watch(stop), name="ops-center-dev-watch")
+        forget = self.host.on_install(self.installed_elsewhere)
         try:
             yield
         finally:
+            forget()
             stop.set()
             watcher.cancel()
             with suppress(asyncio.CancelledError):
@@ -152,11 +155,15 @@ class DevSession:
 
         names = ", ".join(sorted(changed)) or "files"
         checks = asyncio.create_task(run_static_checks(self.folder))
+        served = self._entry()
+        elsewhere = served is not None and served.folder != self.folder
         try:
-            if self.plugin_id is None or self.plugin_id not in _ids(self.host):
+            if served is None or elsewhere:
+                # Not installed, or another copy (a marketplace install) took its
+                # place: the watched folder is installed over it again.
                 entry = await self.host.install_folder(self.folder, replace=True, mode=self.mode)
             else:
-                entry = await self.host.reload(self.plugin_id)
+                entry = await self.host.reload(served.id)
         except HostError as exc:
             running = self.plugin_id is not None and self.host.get(self.plugin_id).enabled
             still = "still serving the previous version" if running else "the plugin is not running"
@@ -165,7 +172,13 @@ class DevSession:
             return None
         self.plugin_id = entry.id
         version = entry.record.get("version")
-        self.say(f"↻ {names} changed; reloaded {entry.id} {version} ({entry.status})")
+        if elsewhere:
+            self.say(
+                f"↻ {names} changed; installed {self.folder} again over {self._replaced}: "
+                f"{entry.id} {version} ({entry.status}) now runs from the watched folder"
+            )
+        else:
+            self.say(f"↻ {names} changed; reloaded {entry.id} {version} ({entry.status})")
         if entry.status == "error":
             self.say(f"  {_reason(entry)}")
         await self._show_checks(checks)
@@ -184,6 +197,19 @@ class DevSession:
             self.say(line)
         if self.plugin_id is not None and self.plugin_id in _ids(self.host):
             self.host.record_validation(self.plugin_id, summary(report))
+
+    def installed_elsewhere(self, entry: InstalledPlugin) -> None:
+        """Say so when another copy of the watched plugin is installed over it."""
+        if entry.id != self.plugin_id or entry.folder == self.folder:
+            return
+        self._replaced = describe_source(entry.record.get("source"), entry.folder)
+        version = entry.record.get("version")
+        self.say(
+            f"⚠ {entry.id} {version} now runs from {self._replaced}, not from {self.folder}, "
+            "the folder this dev watches.\n"
+            f"  Save a file in {self.folder} to install the watched copy over it again "
+            f"(GET /api/v1/plugins/{entry.id} shows the source)."
+        )
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Reload on every batch of saved changes in the folder, until ``stop`` is set."""
@@ -256,6 +282,16 @@ class DevSession:
             if entry.folder == self.folder:
                 return entry.id
         return None
+
+
+def describe_source(source: Any, folder: Path) -> str:
+    """Where an installed copy came from, for a person: a marketplace package or a folder."""
+    if isinstance(source, dict) and source.get("type") == "marketplace":
+        return (
+            f"the marketplace package {source.get('plugin_id')} {source.get('version')} "
+            f"(unpacked in {folder})"
+        )
+    return f"the folder {folder}"
 
 
 def _reason(entry: InstalledPlugin) -> str:

@@ -243,6 +243,7 @@ class PluginHost:
         self._http: httpx.AsyncClient | None = None
         self._scratch: Path | None = None
         self._sandbox: Sandbox | None = None
+        self._install_listeners: list[Callable[[InstalledPlugin], None]] = []
         self.bus.set_filter_runner(self._run_filters)
         app.state.plugins = self
 
@@ -364,6 +365,28 @@ class PluginHost:
             f"POST /api/v1/plugins/{plugin_id}/enable"
         )
 
+    def on_install(self, listener: Callable[[InstalledPlugin], None]) -> Callable[[], None]:
+        """Call ``listener(entry)`` after each install (or replace) succeeds; returns a remover.
+
+        ``dev`` uses it to notice that a marketplace install replaced the
+        folder it watches.
+        """
+        self._install_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._install_listeners:
+                self._install_listeners.remove(listener)
+
+        return remove
+
+    def _installed(self, entry: InstalledPlugin) -> InstalledPlugin:
+        for listener in list(self._install_listeners):
+            try:
+                listener(entry)
+            except Exception:
+                log.exception("an install listener failed on plugin %r", entry.id)
+        return entry
+
     # ==================== lifecycle ====================
 
     async def start(self) -> None:
@@ -480,7 +503,9 @@ class PluginHost:
         if existing is not None:
             if not replace:
                 self._refuse_installed(plugin_id)
-            return await self._replace(existing, code, folder, origin, enable=enable)
+            return self._installed(
+                await self._replace(existing, code, folder, origin, enable=enable)
+            )
         stamp = _now()
         record: dict[str, Any] = {
             "id": plugin_id,
@@ -510,7 +535,7 @@ class PluginHost:
             if enable:
                 self._save(entry, enabled=True)
                 await self._enable_quietly(entry)
-        return entry
+        return self._installed(entry)
 
     async def reload(self, plugin_id: str) -> InstalledPlugin:
         """Bring the plugin's code in again from its folder and restart it, keeping its data.

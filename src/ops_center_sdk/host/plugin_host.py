@@ -68,6 +68,7 @@ from ..storage.urls import DATA_DIR_ENV, STORAGE_URL_ENV
 from .auth import APIKeys
 from .bus import EventBus, EventEnvelope
 from .dead_letters import DeadLetters, envelope_of
+from .deliveries import EventDeliveries
 from .errors import HostError, NotFound
 from .loop_watchdog import (
     LoopBlock,
@@ -231,6 +232,8 @@ class PluginHost:
         self.process_settings = process_settings or ProcessSettings()
         self.bus: EventBus = app.state.bus
         self.dead_letters = DeadLetters(app.state.store)
+        #: Where the deliveries of each event emitted through :meth:`emit` stand.
+        self.deliveries = EventDeliveries()
         self._entries: dict[str, InstalledPlugin] = {}
         self._chains: dict[str, FilterChain] = {}
         self._routes = PluginRoutes(app, self.route_problem)
@@ -843,6 +846,7 @@ class PluginHost:
             settings=self.process_settings,
             installed=installed,
             on_problem=lambda error: setattr(entry, "error", error),
+            deliveries=self.deliveries,
         )
 
     @property
@@ -1033,6 +1037,10 @@ class PluginHost:
         if entry.unsubscribe is not None:
             entry.unsubscribe()
             entry.unsubscribe = None
+            # Its bus queue is gone: what waited in it never reaches the plugin.
+            self.deliveries.drop_waiting(
+                entry.id, f"plugin {entry.id!r} stopped before the event reached it"
+            )
         self._routes.unmount(entry.id)
         self._rebuild_filters()
 
@@ -1140,20 +1148,35 @@ class PluginHost:
 
     # ==================== events and filters ====================
 
+    async def emit(self, name: str, payload: Mapping[str, Any]) -> EventEnvelope:
+        """Emit an event on the bus and track its delivery to each subscribed plugin.
+
+        ``deliveries.describe(envelope["id"])`` says when each has handled it.
+        """
+        envelope = await self.bus.emit(name, payload)
+        # No await since the emit: no delivery can have started yet.
+        subscribers = [e.id for e in self._entries.values() if e.enabled and name in e.events]
+        self.deliveries.track(envelope, subscribers)
+        return envelope
+
     def _deliverer(
         self, entry: InstalledPlugin, runtime: PluginRuntime
     ) -> Callable[[EventEnvelope], Awaitable[None]]:
         events = entry.events
+        deliveries = self.deliveries
 
         async def deliver(envelope: EventEnvelope) -> None:
             name = envelope["name"]
             if name not in events:
                 return
             try:
-                await runtime.deliver(envelope)
+                report = await runtime.deliver(envelope)
             except Exception as exc:  # a payload the event cannot carry
                 entry.error = {"phase": "event", "message": f"{name}: {exc}", "at": _now()}
+                deliveries.finished(envelope["id"], entry.id, error=f"{type(exc).__name__}: {exc}")
                 raise
+            if report is not None:
+                deliveries.reported(envelope["id"], entry.id, report)
 
         deliver.__qualname__ = f"plugin {entry.id}"
         return deliver

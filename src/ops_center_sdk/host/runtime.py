@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ..hooks import RegisteredHandler
+from ..hooks import DispatchReport, RegisteredHandler
 from ..hooks.dispatch import HandlerChain
 from ..route_access import RouteAccess, rules_from_code
 from ..routes import route_prefix
@@ -94,8 +94,13 @@ class PluginRuntime(Protocol):
     async def configure(self, values: Mapping[str, Any]) -> None:
         """Use the host's new config values (already checked against ``config_schema``)."""
 
-    async def deliver(self, envelope: EventEnvelope) -> None:
-        """Hand the event to the plugin's action hooks (or queue it for them)."""
+    async def deliver(self, envelope: EventEnvelope) -> DispatchReport | None:
+        """Hand the event to the plugin's action hooks (or queue it for them).
+
+        The report of the handlers when they ran; None when the event was
+        queued (a process: the runtime records its outcome in the host's
+        deliveries when the plugin answers).
+        """
 
     async def filter(self, name: str, value: Any) -> Any:
         """Run the plugin's own filter chain ``name`` on ``value``."""
@@ -169,10 +174,10 @@ class InProcessRuntime:
     async def configure(self, values: Mapping[str, Any]) -> None:
         self.plugin.config.set_overrides(values)
 
-    async def deliver(self, envelope: EventEnvelope) -> None:
+    async def deliver(self, envelope: EventEnvelope) -> DispatchReport:
         # Each plugin gets its own copy: one changing device_data in place
         # must not change what the next plugin sees.
-        await self.plugin.dispatch(envelope["name"], copy.deepcopy(envelope["payload"]))
+        return await self.plugin.dispatch(envelope["name"], copy.deepcopy(envelope["payload"]))
 
     async def filter(self, name: str, value: Any) -> Any:
         return await self.plugin.apply_filters(name, value)

@@ -232,6 +232,13 @@ class ProtocolEndpoints:
                 "status": "processed",
                 "handlers_run": report.handlers_run,
                 "failures": len(report.failures),
+                "failed": [
+                    {
+                        "handler": failure.handler,
+                        "error": f"{type(failure.exception).__name__}: {failure.exception}",
+                    }
+                    for failure in report.failures
+                ],
             }
         )
 

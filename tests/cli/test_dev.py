@@ -271,3 +271,137 @@ def test_dev_and_serve_on_a_busy_port_exit_1_before_starting_anything(
 def test_dev_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["dev", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "data")]) == 1
     assert "no such plugin folder" in capsys.readouterr().err
+
+
+def copy_example(tmp_path: Path) -> Path:
+    plugin = tmp_path / "detector"
+    shutil.copytree(EXAMPLE, plugin, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    return plugin
+
+
+def admin_http(port: int) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {KEY}"}, timeout=5
+    )
+
+
+@pytest.mark.slow
+def test_dev_shows_a_config_yaml_refused_on_reload_in_the_api_until_it_is_fixed(
+    tmp_path: Path,
+) -> None:
+    plugin = copy_example(tmp_path)
+    config = plugin / "config.yaml"
+    good = config.read_text()
+    port = free_port()
+    with dev_host(plugin, tmp_path / "data", port) as dev, admin_http(port) as http:
+        dev.wait_until(lambda: http.get("/api/v1/health").status_code == 200, "the host")
+        config.write_text(good.replace("threshold: 3.0", "threshold: 99"))
+
+        def refused() -> dict[str, Any] | None:
+            error = get(http, f"/api/v1/plugins/{PLUGIN}")["error"]
+            return error if error and error["code"] == "invalid_config" else None
+
+        error = dev.wait_until(refused, "the config error in the API")
+        assert error["phase"] == "reload"
+        assert "threshold: must be <= 10 (maximum), got 99" in error["message"]
+        assert get(http, f"/api/v1/plugins/{PLUGIN}/health")["last_error"] == error
+        assert get(http, f"/api/v1/plugins/{PLUGIN}")["status"] == "enabled"  # the old one serves
+        assert "reload failed (still serving the previous version)" in dev.output
+
+        config.write_text(good)
+        dev.wait_until(
+            lambda: get(http, f"/api/v1/plugins/{PLUGIN}")["error"] is None, "the error cleared"
+        )
+        assert get(http, f"/api/v1/plugins/{PLUGIN}/health")["last_error"] is None
+
+
+async def test_dev_runs_validate_on_every_load_prints_and_shows_findings(tmp_path: Path) -> None:
+    plugin = copy_example(tmp_path)
+    manifest = plugin / "plugin.yaml"
+    good = manifest.read_text()
+    manifest.write_text(good.replace("handler: on_device_deleted", "handler: on_device_gone"))
+    data = tmp_path / "data"
+    app = create_server_app(data_dir=data, admin_key=KEY)
+    out = io.StringIO()
+    session = DevSession(
+        app.state.plugins, plugin, data_dir=data, base_url="http://t", key=admin_key(data), out=out
+    )
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as http,
+    ):
+        entry = await session.install()
+        assert entry is not None
+        assert entry.enabled  # validate's errors do not stop code that imports
+        printed = out.getvalue()
+        assert "validate: 1 error, 1 warning (it runs here, but `ops-center-plugin validate`" in (
+            printed
+        )
+        line = good.splitlines().index("    handler: on_device_deleted") + 1
+        assert f"error: plugin.yaml:{line}: hooks[1] names the handler 'on_device_gone'" in printed
+        assert "warning: main.py:" in printed
+
+        described = (await http.get(f"/api/v1/plugins/{PLUGIN}")).json()
+        validation = described["validation"]
+        assert (validation["valid"], validation["errors"], validation["warnings"]) == (False, 1, 1)
+        error = validation["findings"][0]
+        assert (error["severity"], error["file"], error["line"]) == ("error", "plugin.yaml", line)
+        health = (await http.get(f"/api/v1/plugins/{PLUGIN}/health")).json()
+        assert health["validation"] == validation
+
+        out.truncate(0)
+        manifest.write_text(good)
+        assert await session.reload(["plugin.yaml"]) is not None
+        assert "validate:" not in out.getvalue()  # nothing found, nothing printed
+        validation = (await http.get(f"/api/v1/plugins/{PLUGIN}")).json()["validation"]
+        assert (validation["valid"], validation["findings"]) == (True, [])
+
+
+@pytest.mark.slow
+def test_dev_says_when_a_marketplace_install_replaces_the_watched_copy_and_takes_it_back(
+    tmp_path: Path,
+) -> None:
+    from ops_center_sdk.packaging import build_package
+
+    plugin = copy_example(tmp_path)
+    main_py = plugin / "main.py"
+    good = main_py.read_text()
+    assert '"status": "running",' in good
+    published = copy_example(tmp_path / "published")
+    marked = good.replace('"status": "running",', '"status": "marketplace",')
+    (published / "main.py").write_text(marked)
+    package = build_package(published, tmp_path / "dist")
+    port = free_port()
+    with dev_host(plugin, tmp_path / "data", port) as dev, admin_http(port) as http:
+        dev.wait_until(lambda: http.get("/api/v1/health").status_code == 200, "the host")
+        uploaded = http.post(
+            "/api/v1/marketplace/plugins",
+            content=package.path.read_bytes(),
+            headers={"Content-Type": "application/gzip", "X-Checksum-Sha256": package.sha256},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        market = f"/api/v1/marketplace/plugins/{PLUGIN}/versions/1.0.0/install?replace=true"
+        assert http.post(market).status_code == 201
+
+        dev.wait_until(lambda: "now runs from the marketplace package" in dev.output, "the notice")
+        assert f"not from {plugin}, the folder this dev watches" in dev.output
+        described = get(http, f"/api/v1/plugins/{PLUGIN}")
+        assert (described["source"]["type"], described["source"]["version"]) == (
+            "marketplace",
+            "1.0.0",
+        )
+        assert get(http, f"/plugins/{PLUGIN}/status")["status"] == "marketplace"
+
+        # A save in the watched folder installs the watched copy over the marketplace one.
+        main_py.write_text(good.replace('"status": "running",', '"status": "watched",'))
+        dev.wait_until(
+            lambda: http.get(f"/plugins/{PLUGIN}/status").json().get("status") == "watched",
+            "the watched copy back",
+        )
+        again = f"installed {plugin} again over the marketplace package"
+        dev.wait_until(lambda: again in dev.output, "the notice of the watched copy back")
+        assert "now runs from the watched folder" in dev.output
+        source = get(http, f"/api/v1/plugins/{PLUGIN}")["source"]
+        assert source == {"type": "folder", "path": str(plugin)}

@@ -137,8 +137,11 @@ async def test_a_reload_that_fails_keeps_the_old_version_serving(
         await host.plugins.reload("recorder")
     assert bad_config.value.code == "invalid_config"
     described = (await host.http.get("/api/v1/plugins/recorder")).json()
-    assert (described["status"], described["error"]["phase"]) == ("enabled", "reload")
-    assert "threshold" in described["error"]["message"]
+    assert described["status"] == "enabled"
+    assert (described["error"]["phase"], described["error"]["code"]) == ("reload", "invalid_config")
+    assert f"{config}:1: threshold" in described["error"]["message"]
+    health = (await host.http.get("/api/v1/plugins/recorder/health")).json()
+    assert health["last_error"] == described["error"]
     config.unlink()
 
     await host.plugins.reload("recorder")

@@ -82,7 +82,13 @@ async def test_a_signed_event_runs_the_hooks_once(
 ) -> None:
     first = await post(client, "/_ops/events", envelope())
     again = await post(client, "/_ops/events", envelope())
-    assert first.json() == {"id": "evt-1", "status": "processed", "handlers_run": 1, "failures": 0}
+    assert first.json() == {
+        "id": "evt-1",
+        "status": "processed",
+        "handlers_run": 1,
+        "failures": 0,
+        "failed": [],
+    }
     assert again.json() == {"id": "evt-1", "status": "duplicate"}
     assert plugin.seen == ["d1"]  # type: ignore[attr-defined]
 

@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .admin_key import DEFAULT_DATA_DIR, KEY_ENV, AdminKey, admin_key
+from .dev_checks import report_lines, run_static_checks, summary
 from .listen import PortUnavailable, bound_port, listen, serve
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from ..host.plugin_host import InstalledPlugin, PluginHost
+    from ..validation import ValidationReport
 
 #: Folders under the plugin folder whose changes never reload it.
 IGNORED_FOLDERS = (".ops-center", "dist", "build", "tests")
@@ -104,6 +106,7 @@ class DevSession:
         self.key = key
         self.out = out or sys.stdout
         self.plugin_id: str | None = None
+        self._replaced = "another copy"
 
     @asynccontextmanager
     async def running(self, app: FastAPI) -> AsyncIterator[None]:
@@ -112,9 +115,11 @@ class DevSession:
         self.print_urls()
         stop = asyncio.Event()
         watcher = asyncio.create_task(self.watch(stop), name="ops-center-dev-watch")
+        forget = self.host.on_install(self.installed_elsewhere)
         try:
             yield
         finally:
+            forget()
             stop.set()
             watcher.cancel()
             with suppress(asyncio.CancelledError):
@@ -124,12 +129,14 @@ class DevSession:
         """Install (or take up again) the plugin in the folder and enable it."""
         from ..host.errors import HostError
 
+        checks = asyncio.create_task(run_static_checks(self.folder))
         try:
             entry = await self.host.install_folder(self.folder, replace=True, mode=self.mode)
         except HostError as exc:
             self.plugin_id = self._installed_id()
             self.say(f"\n✗ the plugin in {self.folder} did not start:\n  {exc.message}")
             self.say("  The host keeps running; save a fix and the plugin is loaded again.\n")
+            await self._show_checks(checks)
             return None
         self.plugin_id = entry.id
         if entry.loaded is not None and entry.loaded.manifest_from_code:
@@ -139,6 +146,7 @@ class DevSession:
         if entry.status == "error":
             self.say(f"\n✗ {entry.id} is installed but did not start:\n  {_reason(entry)}")
             self.say("  The host keeps running; save a fix and the plugin is loaded again.\n")
+        await self._show_checks(checks)
         return entry
 
     async def reload(self, changed: Iterable[str]) -> InstalledPlugin | None:
@@ -146,22 +154,62 @@ class DevSession:
         from ..host.errors import HostError
 
         names = ", ".join(sorted(changed)) or "files"
+        checks = asyncio.create_task(run_static_checks(self.folder))
+        served = self._entry()
+        elsewhere = served is not None and served.folder != self.folder
         try:
-            if self.plugin_id is None or self.plugin_id not in _ids(self.host):
+            if served is None or elsewhere:
+                # Not installed, or another copy (a marketplace install) took its
+                # place: the watched folder is installed over it again.
                 entry = await self.host.install_folder(self.folder, replace=True, mode=self.mode)
             else:
-                entry = await self.host.reload(self.plugin_id)
+                entry = await self.host.reload(served.id)
         except HostError as exc:
             running = self.plugin_id is not None and self.host.get(self.plugin_id).enabled
             still = "still serving the previous version" if running else "the plugin is not running"
             self.say(f"✗ {names} changed; reload failed ({still}):\n  {exc.message}")
+            await self._show_checks(checks)
             return None
         self.plugin_id = entry.id
         version = entry.record.get("version")
-        self.say(f"↻ {names} changed; reloaded {entry.id} {version} ({entry.status})")
+        if elsewhere:
+            self.say(
+                f"↻ {names} changed; installed {self.folder} again over {self._replaced}: "
+                f"{entry.id} {version} ({entry.status}) now runs from the watched folder"
+            )
+        else:
+            self.say(f"↻ {names} changed; reloaded {entry.id} {version} ({entry.status})")
         if entry.status == "error":
             self.say(f"  {_reason(entry)}")
+        await self._show_checks(checks)
         return entry
+
+    async def _show_checks(self, checks: asyncio.Task[ValidationReport | None]) -> None:
+        """Print what ``validate`` finds and keep it on the plugin; it never stops the plugin."""
+        try:
+            report = await checks
+        except Exception as exc:  # a bug in a check must not take the dev host down
+            self.say(f"  validate could not check {self.folder}: {type(exc).__name__}: {exc}")
+            return
+        if report is None:
+            return
+        for line in report_lines(report):
+            self.say(line)
+        if self.plugin_id is not None and self.plugin_id in _ids(self.host):
+            self.host.record_validation(self.plugin_id, summary(report))
+
+    def installed_elsewhere(self, entry: InstalledPlugin) -> None:
+        """Say so when another copy of the watched plugin is installed over it."""
+        if entry.id != self.plugin_id or entry.folder == self.folder:
+            return
+        self._replaced = describe_source(entry.record.get("source"), entry.folder)
+        version = entry.record.get("version")
+        self.say(
+            f"⚠ {entry.id} {version} now runs from {self._replaced}, not from {self.folder}, "
+            "the folder this dev watches.\n"
+            f"  Save a file in {self.folder} to install the watched copy over it again "
+            f"(GET /api/v1/plugins/{entry.id} shows the source)."
+        )
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Reload on every batch of saved changes in the folder, until ``stop`` is set."""
@@ -234,6 +282,16 @@ class DevSession:
             if entry.folder == self.folder:
                 return entry.id
         return None
+
+
+def describe_source(source: Any, folder: Path) -> str:
+    """Where an installed copy came from, for a person: a marketplace package or a folder."""
+    if isinstance(source, dict) and source.get("type") == "marketplace":
+        return (
+            f"the marketplace package {source.get('plugin_id')} {source.get('version')} "
+            f"(unpacked in {folder})"
+        )
+    return f"the folder {folder}"
 
 
 def _reason(entry: InstalledPlugin) -> str:

@@ -111,6 +111,17 @@ def _terminal_width() -> int:
         return 78
 
 
+def _emit_timeout(text: str) -> float:
+    """``emit --timeout``: a number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; each sets ``handler`` to 'module:function'."""
     parser = argparse.ArgumentParser(
@@ -166,9 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         "emit",
         help="fire an event into a running dev host",
         description="Send EVENT with the payload --data to a running Ops-Center "
-        "(POST /api/v1/events, admin key). Exit code 0 when accepted, 1 when the host refused "
-        "it or cannot be reached, 2 for bad arguments.",
-        epilog="example:\n  ops-center-plugin emit device.metrics_updated "
+        "(POST /api/v1/events, admin key). The host delivers it in the background; --wait "
+        "returns once every subscribed plugin handled it. Exit code 0 when accepted (with "
+        "--wait: handled), 1 when the host refused it or cannot be reached (with --wait: or a "
+        "plugin's handler failed), 2 for bad arguments, 3 when --timeout passed first.",
+        epilog="example:\n  ops-center-plugin emit device.metrics_updated --wait "
         '--data \'{"device_id": "web-1", "metrics": {"cpu_usage": 97}}\'',
         formatter_class=ExamplesHelpFormatter,
     )
@@ -181,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--key", help="admin key (default: $OPS_CENTER_API_KEY, else the one dev saved)"
     )
     emit.add_argument("--data-dir", help="where dev saved its key (default: .ops-center/data)")
+    emit.add_argument(
+        "--wait",
+        action="store_true",
+        help="return once every subscribed plugin handled the event (exit 1 if one failed)",
+    )
+    emit.add_argument(
+        "--timeout",
+        type=_emit_timeout,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long --wait waits (default: 30)",
+    )
     emit.set_defaults(handler="ops_center_sdk.cli.emit:run")
     return parser
 

@@ -68,6 +68,7 @@ from ..storage.urls import DATA_DIR_ENV, STORAGE_URL_ENV
 from .auth import APIKeys
 from .bus import EventBus, EventEnvelope
 from .dead_letters import DeadLetters, envelope_of
+from .deliveries import EventDeliveries
 from .errors import HostError, NotFound
 from .loop_watchdog import (
     LoopBlock,
@@ -152,6 +153,8 @@ class InstalledPlugin:
     storage: Storage | None = None
     enabled: bool = False
     error: dict[str, Any] | None = None
+    #: What the static checks (``validate``'s) found in its folder, when someone ran them.
+    validation: dict[str, Any] | None = None
     events: frozenset[str] = frozenset()
     unsubscribe: Callable[[], None] | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -234,6 +237,8 @@ class PluginHost:
         self.process_settings = process_settings or ProcessSettings()
         self.bus: EventBus = app.state.bus
         self.dead_letters = DeadLetters(app.state.store)
+        #: Where the deliveries of each event emitted through :meth:`emit` stand.
+        self.deliveries = EventDeliveries()
         self._entries: dict[str, InstalledPlugin] = {}
         self._chains: dict[str, FilterChain] = {}
         self._routes = PluginRoutes(app, self.route_problem)
@@ -246,6 +251,7 @@ class PluginHost:
         self._http: httpx.AsyncClient | None = None
         self._scratch: Path | None = None
         self._sandbox: Sandbox | None = None
+        self._install_listeners: list[Callable[[InstalledPlugin], None]] = []
         self.bus.set_filter_runner(self._run_filters)
         app.state.plugins = self
 
@@ -286,6 +292,7 @@ class PluginHost:
             "installed_at": record.get("installed_at"),
             "updated_at": record.get("updated_at"),
             "error": entry.error,
+            "validation": entry.validation,
         }
 
     def route_paths(self, entry: InstalledPlugin) -> list[dict[str, Any]]:
@@ -318,12 +325,21 @@ class PluginHost:
             **_run_state(entry, running),
             "version": entry.record.get("version"),
             "last_error": entry.error,
+            "validation": entry.validation,
             "hook_failures": sum(h["failures"] for h in hooks),
             "hooks": hooks,
             "scheduled_tasks": details.get("scheduled_tasks", []),
             **({"loop_blocked": entry.loop_blocks.as_dict()} if entry.mode == IN_PROCESS else {}),
             **{k: v for k, v in details.items() if k not in ("hooks", "scheduled_tasks")},
         }
+
+    def record_validation(self, plugin_id: str, validation: Mapping[str, Any] | None) -> None:
+        """Keep what the static checks found in the plugin's folder (``dev`` runs them).
+
+        Shown as ``validation`` by :meth:`describe` and :meth:`health`; it
+        never changes whether the plugin runs.
+        """
+        self.get(plugin_id).validation = dict(validation) if validation is not None else None
 
     async def check_health(self, plugin_id: str) -> dict[str, Any]:
         """Check now that the plugin answers (a process: ``GET /_ops/health``); its health.
@@ -356,6 +372,28 @@ class PluginHost:
             f"plugin {plugin_id!r} is disabled; enable it with "
             f"POST /api/v1/plugins/{plugin_id}/enable"
         )
+
+    def on_install(self, listener: Callable[[InstalledPlugin], None]) -> Callable[[], None]:
+        """Call ``listener(entry)`` after each install (or replace) succeeds; returns a remover.
+
+        ``dev`` uses it to notice that a marketplace install replaced the
+        folder it watches.
+        """
+        self._install_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._install_listeners:
+                self._install_listeners.remove(listener)
+
+        return remove
+
+    def _installed(self, entry: InstalledPlugin) -> InstalledPlugin:
+        for listener in list(self._install_listeners):
+            try:
+                listener(entry)
+            except Exception:
+                log.exception("an install listener failed on plugin %r", entry.id)
+        return entry
 
     # ==================== lifecycle ====================
 
@@ -473,7 +511,9 @@ class PluginHost:
         if existing is not None:
             if not replace:
                 self._refuse_installed(plugin_id)
-            return await self._replace(existing, code, folder, origin, enable=enable)
+            return self._installed(
+                await self._replace(existing, code, folder, origin, enable=enable)
+            )
         stamp = _now()
         record: dict[str, Any] = {
             "id": plugin_id,
@@ -503,7 +543,7 @@ class PluginHost:
             if enable:
                 self._save(entry, enabled=True)
                 await self._enable_quietly(entry)
-        return entry
+        return self._installed(entry)
 
     async def reload(self, plugin_id: str) -> InstalledPlugin:
         """Bring the plugin's code in again from its folder and restart it, keeping its data.
@@ -516,16 +556,19 @@ class PluginHost:
         """
         entry = self.get(plugin_id)
         async with entry.lock:
+            runtime = entry.runtime
             try:
                 code = self._read_code(entry.folder, plugin_id, entry.mode)
+                # Imported code gets its config (config.yaml) checked here, before
+                # the running version is touched.
+                ready = self._prepare(entry, code)
             except HostError as exc:
                 self._failed(entry, "reload", exc)
                 raise
-            runtime = entry.runtime
-            if isinstance(code, _ProcessCode) and isinstance(runtime, ProcessRuntime):
-                await self._restart_process(entry, runtime, code)
+            if isinstance(ready, _ProcessCode) and isinstance(runtime, ProcessRuntime):
+                await self._restart_process(entry, runtime, ready)
             else:
-                await self._swap(entry, self._prepare(entry, code))
+                await self._swap(entry, ready)
         return entry
 
     async def enable(self, plugin_id: str) -> InstalledPlugin:
@@ -810,6 +853,7 @@ class PluginHost:
             settings=self.process_settings,
             installed=installed,
             on_problem=lambda error: setattr(entry, "error", error),
+            deliveries=self.deliveries,
         )
 
     @property
@@ -916,6 +960,8 @@ class PluginHost:
             except HostError as exc:
                 self._failed(entry, "install", exc)
                 raise
+            if folder != entry.folder:
+                entry.validation = None  # it was about the other folder
             entry.folder = folder
             self._save(
                 entry,
@@ -1013,6 +1059,10 @@ class PluginHost:
             left = [envelope for envelope in backlog if envelope["name"] in events]
             if left and entry.runtime is not None:
                 entry.runtime.left_undelivered(left)
+            # What it had not been given never reaches it: say so to `emit --wait`.
+            self.deliveries.drop_waiting(
+                entry.id, f"plugin {entry.id!r} was disabled before the event reached it"
+            )
         self._routes.unmount(entry.id)
         self._rebuild_filters()
 
@@ -1126,20 +1176,35 @@ class PluginHost:
 
     # ==================== events and filters ====================
 
+    async def emit(self, name: str, payload: Mapping[str, Any]) -> EventEnvelope:
+        """Emit an event on the bus and track its delivery to each subscribed plugin.
+
+        ``deliveries.describe(envelope["id"])`` says when each has handled it.
+        """
+        envelope = await self.bus.emit(name, payload)
+        # No await since the emit: no delivery can have started yet.
+        subscribers = [e.id for e in self._entries.values() if e.enabled and name in e.events]
+        self.deliveries.track(envelope, subscribers)
+        return envelope
+
     def _deliverer(
         self, entry: InstalledPlugin, runtime: PluginRuntime
     ) -> Callable[[EventEnvelope], Awaitable[None]]:
         events = entry.events
+        deliveries = self.deliveries
 
         async def deliver(envelope: EventEnvelope) -> None:
             name = envelope["name"]
             if name not in events:
                 return
             try:
-                await runtime.deliver(envelope)
+                report = await runtime.deliver(envelope)
             except Exception as exc:  # a payload the event cannot carry
                 entry.error = {"phase": "event", "message": f"{name}: {exc}", "at": _now()}
+                deliveries.finished(envelope["id"], entry.id, error=f"{type(exc).__name__}: {exc}")
                 raise
+            if report is not None:
+                deliveries.reported(envelope["id"], entry.id, report)
 
         deliver.__qualname__ = f"plugin {entry.id}"
         return deliver

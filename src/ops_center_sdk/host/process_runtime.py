@@ -53,6 +53,7 @@ from ..route_access import RouteAccess, RouteRule, rules_from_manifest, rules_fr
 from ..routes import route_prefix
 from .bus import EventEnvelope
 from .dead_letters import DeadLetters, envelope_of
+from .deliveries import EventDeliveries
 from .errors import HostError
 from .outbox import RETRYABLE_4XX, Outbox, Outcome, RetryPolicy
 from .plugin_errors import PluginProblem, PluginUnavailable
@@ -143,6 +144,7 @@ class ProcessRuntime:
         settings: ProcessSettings,
         installed: bool = False,
         on_problem: Callable[[dict[str, Any]], None] | None = None,
+        deliveries: EventDeliveries | None = None,
     ) -> None:
         self.plugin_id = plugin_id
         self.folder = folder
@@ -152,6 +154,7 @@ class ProcessRuntime:
         self.installed = installed
         self.overrides = dict(overrides or {})
         self.dead_letters = dead_letters
+        self.deliveries = deliveries or EventDeliveries(capacity=0)
         self._environment = environment
         self._view = view
         self.sandbox = sandbox or NoSandbox("no sandbox was given to this runtime")
@@ -266,6 +269,7 @@ class ProcessRuntime:
         """
         outbox = self._outbox
         settled = outbox.put(envelope)
+        self.deliveries.queued(envelope["id"], self.plugin_id)
         try:
             await asyncio.shield(settled)
         except asyncio.CancelledError:
@@ -574,6 +578,7 @@ class ProcessRuntime:
                 if answer in ("processed", "duplicate"):
                     self.stats["duplicates" if answer == "duplicate" else "delivered"] += 1
                     self._crashes = 0
+                    self._handled(envelope, document)
                     return Outcome.ok(200)
             return Outcome.failed(
                 f"the plugin answered 200 with an unexpected body {response.text[:200]!r}",
@@ -581,6 +586,26 @@ class ProcessRuntime:
             )
         final = 400 <= status < 500 and status not in RETRYABLE_4XX
         return Outcome.failed(_error_message(response)[1], status_code=status, final=final)
+
+    def _handled(self, envelope: EventEnvelope, answer: dict[str, Any]) -> None:
+        """Record what the plugin's answer says of its handlers (``failed``: which raised)."""
+        failed = answer.get("failed")
+        failures = [
+            {"handler": str(f.get("handler")), "error": str(f.get("error"))}
+            for f in (failed if isinstance(failed, list) else [])
+            if isinstance(f, dict)
+        ]
+        count = answer.get("failures")
+        if not failures and isinstance(count, int) and count > 0:
+            # An older plugin side: it says only how many failed.
+            failures = [{"handler": "?", "error": f"{count} handlers failed; see its logs"}]
+        run = answer.get("handlers_run")
+        self.deliveries.finished(
+            envelope["id"],
+            self.plugin_id,
+            handlers_run=run if isinstance(run, int) else None,
+            failures=failures,
+        )
 
     @staticmethod
     async def _has_exited(process: PluginProcess) -> bool:
@@ -604,6 +629,9 @@ class ProcessRuntime:
             reason=reason,
         )
         self.stats["dead_lettered"] += 1
+        self.deliveries.finished(
+            envelope["id"], self.plugin_id, error=f"moved to the dead letters: {outcome.error}"
+        )
         message = (
             f"event {envelope['name']} ({envelope['id']}) moved to the dead letters "
             f"({reason}, {attempts} attempts): {outcome.error}"

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ..hooks import RegisteredHandler
+from ..hooks import DispatchReport, RegisteredHandler
 from ..hooks.dispatch import HandlerChain
 from ..route_access import RouteAccess, rules_from_code
 from ..routes import route_prefix
@@ -94,8 +94,11 @@ class PluginRuntime(Protocol):
     async def configure(self, values: Mapping[str, Any]) -> None:
         """Use the host's new config values (already checked against ``config_schema``)."""
 
-    async def deliver(self, envelope: EventEnvelope) -> None:
+    async def deliver(self, envelope: EventEnvelope) -> DispatchReport | None:
         """Hand the event to the plugin's action hooks; return once it is settled.
+
+        The handlers' report when they ran in process; None for a process
+        (the runtime records its outcome in the host's deliveries).
 
         Settled: handled, or given up (a process plugin's dead letters). The
         bus moves the plugin's cursor in the event log only then.
@@ -179,10 +182,10 @@ class InProcessRuntime:
     async def configure(self, values: Mapping[str, Any]) -> None:
         self.plugin.config.set_overrides(values)
 
-    async def deliver(self, envelope: EventEnvelope) -> None:
+    async def deliver(self, envelope: EventEnvelope) -> DispatchReport:
         # Each plugin gets its own copy: one changing device_data in place
         # must not change what the next plugin sees.
-        await self.plugin.dispatch(envelope["name"], copy.deepcopy(envelope["payload"]))
+        return await self.plugin.dispatch(envelope["name"], copy.deepcopy(envelope["payload"]))
 
     def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
         # An in-process plugin keeps no dead letters: it misses what came while it was off.

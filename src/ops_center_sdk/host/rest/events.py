@@ -1,5 +1,8 @@
 """``POST /api/v1/events``: fire an event by hand (``ops-center-plugin emit``).
 
+``GET /api/v1/events/{id}/deliveries`` then says where its delivery to each
+subscribed plugin stands (``emit --wait`` polls it).
+
 Admin key only. The name must be a catalog event (its payload then carries
 exactly the catalog's keywords) or an event in an installed plugin's own
 namespace (``<plugin-id>.<name>``, any payload). The event goes on the bus as
@@ -16,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ...events import EVENT_CATALOG, FILTER_CATALOG, is_custom_name
 from ..auth import APIKeys, Principal
-from ..errors import InvalidRequest, PermissionDenied
+from ..errors import InvalidRequest, NotFound, PermissionDenied
 from .common import Host
 from .strict_json import StrictJSONRoute
 
@@ -56,8 +59,37 @@ async def emit_event(request: Request, host: Host, body: EventRequest) -> dict[s
     plugins = getattr(request.app.state, "plugins", None)
     installed = [entry.id for entry in plugins.installed()] if plugins is not None else []
     _check(body.name, body.payload, installed)
-    envelope = await host.bus.emit(body.name, body.payload)
+    if plugins is not None:
+        envelope = await plugins.emit(body.name, body.payload)
+    else:
+        envelope = await host.bus.emit(body.name, body.payload)
     return {"id": envelope["id"], "name": envelope["name"], "occurred_at": envelope["occurred_at"]}
+
+
+@router.get(
+    "/{event_id}/deliveries",
+    summary="Where the deliveries of an emitted event stand",
+    dependencies=[Depends(require_admin)],
+)
+async def get_deliveries(request: Request, event_id: str) -> dict[str, Any]:
+    """Each subscribed plugin's delivery of an event emitted with ``POST /events``.
+
+    ``done`` is true once every delivery is over (``handled``, ``failed`` or
+    ``dropped``), ``ok`` once every one was ``handled``. A failed one names
+    each handler that raised with its error (``failures``), or says why the
+    delivery was given up (``error``). The host keeps the last 1000 events.
+    """
+    plugins = getattr(request.app.state, "plugins", None)
+    found: dict[str, Any] | None = (
+        plugins.deliveries.describe(event_id) if plugins is not None else None
+    )
+    if found is None:
+        raise NotFound(
+            f"no event {event_id!r} is tracked here: ids come from POST /api/v1/events "
+            "(the host keeps the last 1000)",
+            details=[{"field": "path.event_id", "message": "unknown event id", "type": "unknown"}],
+        )
+    return found
 
 
 def _check(name: str, payload: dict[str, Any], plugin_ids: list[str]) -> None:

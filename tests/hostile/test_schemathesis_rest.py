@@ -30,6 +30,7 @@ from schemathesis import Case, GenerationMode
 from schemathesis_kit import Receiver, loopback_receiver, rewrite_request, served
 
 from ops_center_sdk.host.outbox import RetryPolicy
+from ops_center_sdk.host.rest.webhooks import EVENT_CATALOG
 from ops_center_sdk.host.server import create_server_app
 from ops_center_sdk.host.webhook_sender import WebhookSettings
 
@@ -38,10 +39,12 @@ pytestmark = pytest.mark.slow
 KEY = "admin-schemathesis"
 INSTALL = ("POST", "/api/v1/plugins")
 UPLOAD = ("POST", "/api/v1/marketplace/plugins")
+WEBHOOK = ("POST", "/api/v1/webhooks")
 CASES = int(os.environ.get("OPS_CENTER_SCHEMATHESIS_CASES", "4"))
 RANDOM = "OPS_CENTER_SCHEMATHESIS_CASES" in os.environ
 #: The longest one answer may take before the host counts as hung.
 ANSWER_SECONDS = 15.0
+EVENTS = sorted(EVENT_CATALOG)
 FAST_WEBHOOKS = WebhookSettings(
     timeout=2.0, retry=RetryPolicy(max_attempts=2, base=0.02, maximum=0.1, jitter=0.0)
 )
@@ -118,13 +121,23 @@ class Run:
 
     def send(self, case: Case, data: st.DataObject) -> None:
         operation = (case.method.upper(), case.path)
-        if case.path_parameters and "plugin_id" in case.path_parameters:
-            if data.draw(st.booleans(), label="the installed plugin"):
-                case.path_parameters["plugin_id"] = "fuzz-target"
+        parameters = case.path_parameters or {}
+        if "plugin_id" in parameters and data.draw(st.booleans(), label="the installed plugin"):
+            parameters["plugin_id"] = "fuzz-target"
         request = case.as_transport_kwargs(
             base_url=self.base_url, headers={"Authorization": f"Bearer {KEY}"}
         )
         rewrite_request(request, self.receiver.url, install=operation == INSTALL)
+        body = request.get("json")
+        # Fuzzed text is rarely an http URL; half the time make the webhook a real one.
+        if (
+            operation == WEBHOOK
+            and isinstance(body, dict)
+            and "url" in body
+            and data.draw(st.booleans(), label="a webhook on the receiver")
+        ):
+            events = data.draw(st.lists(st.sampled_from(EVENTS), min_size=1), label="events")
+            request["json"] = {**body, "url": self.receiver.url, "events": events}
         if operation == UPLOAD:
             # The upload reads a raw archive body the schema does not describe.
             request.pop("json", None)
@@ -204,6 +217,9 @@ def test_no_input_is_answered_5xx(
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 fuzz(run, operation, mode)
+            if os.environ.get("OPS_CENTER_SCHEMATHESIS_TIMES"):
+                with capsys.disabled():
+                    print(f"{time.monotonic() - started:6.1f} s  {operation.label}")
         webhooks = run.session.get(
             f"{base_url}/api/v1/webhooks", params={"page_size": 500}, headers=auth
         ).json()["items"]

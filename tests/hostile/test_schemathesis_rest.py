@@ -168,13 +168,25 @@ def hand_written(base_url: str) -> list[dict[str, Any]]:
     """Inputs schemathesis' generators rarely reach, each once answered 500 by some host."""
     auth = {"Authorization": f"Bearer {KEY}"}
     install = f"{base_url}/api/v1/plugins"
-    return [
-        {"method": "POST", "url": install, "headers": auth, "json": {"path": path}}
-        for path in ("a" * 300, "a/" * 3000, "~no-such-user-ops-center/x", "x\x00y")
-    ] + [
-        {"method": "GET", "url": f"{base_url}/api/v1/devices", "headers": auth, "params": query}
-        for query in ({"page": 10**20}, {"page_size": -(10**20)}, {"page": "1e309"})
-    ]
+    return (
+        [
+            {"method": "POST", "url": install, "headers": auth, "json": {"path": path}}
+            for path in ("a" * 300, "a/" * 3000, "~no-such-user-ops-center/x", "x\x00y")
+        ]
+        + [
+            {"method": "GET", "url": f"{base_url}/api/v1/devices", "headers": auth, "params": query}
+            for query in ({"page": 10**20}, {"page_size": -(10**20)}, {"page": "1e309"})
+        ]
+        + [
+            {
+                "method": "POST",
+                "url": f"{base_url}/api/v1/webhooks",
+                "headers": auth,
+                "json": {"url": url, "events": ["device.created"]},
+            }
+            for url in ("http://127.0.0.1:99999/hook", "http://[::1/hook")
+        ]
+    )
 
 
 def fuzz(run: Run, operation: Any, mode: GenerationMode) -> None:

@@ -20,6 +20,28 @@ from ops_center_sdk.host.plugin_errors import PluginProblem
 from ops_center_sdk.host.plugin_folder import plugin_folder
 
 NO_SUCH_USER = "~no-such-user-on-this-machine/plugin"
+#: What the schemathesis run (7,001 cases) sent: 210 characters, 381 bytes of UTF-8,
+#: over the filesystem's 255-byte limit on a name.
+ZALGO = (
+    "\u1e70\u033a\u033a\u0315o\u035e \u0337i\u0332\u032c\u0347"
+    "\u032a\u0359n\u031d\u0317\u0355v\u031f\u031c\u0318\u0326\u035f"
+    "o\u0336\u0319\u0330\u0320k\xe8\u035a\u032e\u033a\u032a\u0339"
+    "\u0331\u0324 \u0316t\u031d\u0355\u0333\u0323\u033b\u032a\u035e"
+    "h\u033c\u0353\u0332\u0326\u0333\u0318\u0332e\u0347\u0323\u0330"
+    "\u0326\u032c\u034e \u0322\u033c\u033b\u0331\u0318h\u035a\u034e"
+    "\u0359\u031c\u0323\u0332\u0345i\u0326\u0332\u0323\u0330\u0324v"
+    "\u033b\u034de\u033a\u032d\u0333\u032a\u0330-m\u0322i"
+    "\u0345n\u0316\u033a\u031e\u0332\u032f\u0330d\u0335\u033c\u031f"
+    "\u0359\u0329\u033c\u0318\u0333 \u031e\u0325\u0331\u0333\u032dr"
+    "\u031b\u0317\u0318e\u0359p\u0360r\u033c\u031e\u033b\u032d"
+    "\u0317e\u033a\u0320\u0323\u035fs\u0318\u0347\u0333\u034d\u031d"
+    "\u0349e\u0349\u0325\u032f\u031e\u0332\u035a\u032c\u035c\u01f9\u032c"
+    "\u034e\u034e\u031f\u0316\u0347\u0324t\u034d\u032c\u0324\u0353\u033c"
+    "\u032d\u0358\u0345i\u032a\u0331n\u0360g\u0334\u0349 "
+    "\u034f\u0349\u0345c\u032c\u031fh\u0361a\u032b\u033b\u032f"
+    "\u0358o\u032b\u031f\u0316\u034d\u0319\u031d\u0349s\u0317\u0326"
+    "\u0332.\u0328\u0339\u0348\u0323"
+)
 
 
 @pytest.mark.parametrize(
@@ -27,6 +49,7 @@ NO_SUCH_USER = "~no-such-user-on-this-machine/plugin"
     [
         (NO_SUCH_USER, "home directory"),
         ("x" * 5000, "File name too long"),
+        (ZALGO, "File name too long"),
         ("/" + "a/" * 3000, "File name too long"),
         ("a\x00b", "no plugin folder at 'a\\x00b'"),
         ("/dev/null", "no plugin folder at '/dev/null'"),

@@ -171,7 +171,13 @@ def hand_written(base_url: str) -> list[dict[str, Any]]:
     return (
         [
             {"method": "POST", "url": install, "headers": auth, "json": {"path": path}}
-            for path in ("a" * 300, "a/" * 3000, "~no-such-user-ops-center/x", "x\x00y")
+            for path in (
+                "a" * 300,
+                "\u00e9" * 200,
+                "a/" * 3000,
+                "~no-such-user-ops-center/x",
+                "x\x00y",
+            )
         ]
         + [
             {"method": "GET", "url": f"{base_url}/api/v1/devices", "headers": auth, "params": query}

@@ -141,3 +141,14 @@ async def test_errors_of_other_shapes_are_still_typed() -> None:
         with pytest.raises(ServerError, match="not here") as caught:
             await api.devices.get("plain")
         assert caught.value.status == 501
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/hook", "https://example.com:x/hook"])
+async def test_a_webhook_url_with_an_impossible_port_is_refused(api: APIClient, url: str) -> None:
+    # Found probing the schemathesis run's inputs: it was stored, and every delivery failed.
+    with pytest.raises(ValidationError) as caught:
+        await api.webhooks.create({"url": url, "events": ["device.created"]})
+    assert caught.value.status == 422
+    assert [d["field"] for d in caught.value.details] == ["body.url"]
+    assert "port" in caught.value.details[0]["message"]
+    assert await api.webhooks.list() == []

@@ -59,15 +59,18 @@ async def run_check(check: Callable[..., T], *args: Any, budget: float, what: st
 def check_plugin_folder(path: str | Path) -> None:
     """Read and check ``plugin.yaml`` and ``config.yaml`` of a folder about to be installed.
 
-    A broken manifest raises the same 422 the install would; anything else
-    (no such folder, a config the host's own values may still fix) is left
-    for the install to report. Meant for :func:`run_check`.
+    A path that names no folder, and a broken manifest, raise the same 422 the
+    install would; anything else (no plugin.yaml, a config the host's own
+    values may still fix) is left for the install to report. Meant for
+    :func:`run_check`.
     """
     from ..config import Config
     from ..errors import ConfigError, ManifestError
     from ..manifest import MANIFEST_FILE, load_manifest
     from .plugin_errors import load_problem
+    from .plugin_folder import plugin_folder
 
+    plugin_folder(path)  # refuses a path naming no folder
     folder = Path(path).expanduser()
     if folder.name == MANIFEST_FILE:
         folder = folder.parent

@@ -87,6 +87,7 @@ from .plugin_errors import (
     failure_problem,
     load_problem,
 )
+from .plugin_folder import plugin_folder
 from .plugin_logs import DEFAULT_CAPACITY, HookFailureWatch, RecentLogs
 from .plugin_routes import PluginRoutes
 from .process_isolation import (
@@ -498,7 +499,7 @@ class PluginHost:
         ``{"type": "folder", "path": ...}``); the marketplace passes the
         package it unpacked into ``path``.
         """
-        folder = self._folder(path)
+        folder = plugin_folder(path)
         _check_mode(mode)
         if not replace:
             # Refuse from plugin.yaml alone: code that will not be installed is never run.
@@ -711,20 +712,6 @@ class PluginHost:
                 f"plugin {plugin_id!r} is already installed (from {existing.folder}); "
                 f"uninstall it first with DELETE /api/v1/plugins/{plugin_id}"
             )
-
-    @staticmethod
-    def _folder(path: str | Path) -> Path:
-        folder = Path(path).expanduser()
-        if folder.is_file() and folder.name == "plugin.yaml":
-            folder = folder.parent
-        if not folder.is_dir():
-            message = f"no plugin folder at {str(path)!r} (on the host's machine)"
-            raise PluginProblem(
-                "invalid_path",
-                message,
-                details=[{"field": "body.path", "message": message, "type": "path"}],
-            )
-        return folder.resolve()
 
     def _read_code(
         self, folder: Path, expected_id: str | None, mode: str

@@ -42,6 +42,10 @@ def _url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL such as https://example.com/hook")
+    try:
+        parts.port  # noqa: B018 - reading it checks the port is a number in 0-65535
+    except ValueError:
+        raise ValueError(f"{value!r} has a port that is not a number in 0-65535") from None
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from plugin_kit import RunningHost, write_plugin
@@ -68,3 +69,43 @@ async def test_deliveries_go_from_pending_to_handled_failed_or_dropped(
     assert state["deliveries"][0]["status"] == "failed"
     assert state["deliveries"][0]["failures"][0]["error"] == "KeyError: 'boom'"
     assert "on_deleted" in state["deliveries"][0]["failures"][0]["handler"]
+
+
+RECORDING = """
+from ops_center_sdk import Plugin
+
+plugin = Plugin(id="{id}", name="{id}", version="1.0.0")
+seen: list[str] = []
+
+
+@plugin.hook("device.deleted")
+async def on_deleted(device_id: str, device_data: dict) -> None:
+    seen.append(device_id)
+"""
+
+
+async def test_a_dead_letter_left_from_process_mode_replays_into_an_in_process_plugin(
+    host: RunningHost, plugins_dir: Path
+) -> None:
+    write_plugin(plugins_dir / "was-process", "was-process", RECORDING.format(id="was-process"))
+    assert (await host.install(plugins_dir / "was-process")).status_code == 201
+    envelope = {
+        "id": "evt-1",
+        "name": "device.deleted",
+        "occurred_at": "2026-12-04T00:00:00+00:00",
+        "payload": EVENT,
+    }
+    host.plugins.dead_letters.add("was-process", envelope, attempts=5, error="timed out")  # type: ignore[arg-type]
+    replay = await host.http.post("/api/v1/plugins/was-process/dead-letters/evt-1/replay")
+    assert replay.status_code == 202, replay.text
+    for _ in range(100):
+        if host.module("was-process").seen:
+            break
+        await asyncio.sleep(0.01)
+    assert host.module("was-process").seen == ["d1"]
+    for _ in range(100):
+        listed = (await host.http.get("/api/v1/plugins/was-process/dead-letters")).json()
+        if not listed["items"]:
+            break
+        await asyncio.sleep(0.01)
+    assert listed["items"] == []

@@ -675,7 +675,9 @@ class PluginHost:
             raise PluginConflict(
                 f"plugin {plugin_id!r} is not enabled; enable it, then replay its dead letters"
             )
-        entry.runtime.redeliver(envelope_of(record))
+        entry.runtime.redeliver(
+            envelope_of(record), lambda: self.dead_letters.remove(plugin_id, event_id)
+        )
         return {"plugin_id": plugin_id, "event_id": event_id, "status": "queued"}
 
     # ==================== loading and wiring ====================

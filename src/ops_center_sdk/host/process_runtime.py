@@ -276,12 +276,12 @@ class ProcessRuntime:
             outbox.withdraw(envelope)
             raise
 
-    def redeliver(self, envelope: EventEnvelope) -> None:
+    def redeliver(self, envelope: EventEnvelope, on_delivered: Callable[[], object]) -> None:
         settled = self._outbox.put(envelope)
 
         def delivered(future: asyncio.Future[bool]) -> None:
             if not future.cancelled() and future.result():
-                self.dead_letters.remove(self.plugin_id, envelope["id"])
+                on_delivered()
 
         settled.add_done_callback(delivered)
 

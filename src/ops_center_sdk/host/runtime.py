@@ -21,6 +21,7 @@ offers its whole chain as one :class:`RemoteFilter` step.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,8 +108,12 @@ class PluginRuntime(Protocol):
     def left_undelivered(self, envelopes: Sequence[EventEnvelope]) -> None:
         """The plugin was disabled before it was given these events (oldest first)."""
 
-    def redeliver(self, envelope: EventEnvelope) -> None:
-        """Queue a dead letter's event again and return at once; delivered, it is no longer one."""
+    def redeliver(self, envelope: EventEnvelope, on_delivered: Callable[[], object]) -> None:
+        """Send a dead letter's event again in the background; ``on_delivered()`` once it was.
+
+        Returns at once. A delivery that fails again leaves the dead letter
+        (a process plugin's runtime updates it).
+        """
 
     async def filter(self, name: str, value: Any) -> Any:
         """Run the plugin's own filter chain ``name`` on ``value``."""
@@ -157,6 +162,7 @@ class InProcessRuntime:
         self.plugin_id = plugin.id
         self._access: RouteAccess | None = None
         self._access_of = 0  # routes declared when _access was built (more may follow)
+        self._redeliveries: set[asyncio.Task[None]] = set()
 
     @property
     def manifest(self) -> Manifest:
@@ -191,8 +197,15 @@ class InProcessRuntime:
         # An in-process plugin keeps no dead letters: it misses what came while it was off.
         return None
 
-    def redeliver(self, envelope: EventEnvelope) -> None:
-        raise NotImplementedError("an in-process plugin has no dead letters")
+    def redeliver(self, envelope: EventEnvelope, on_delivered: Callable[[], object]) -> None:
+        # Its dead letters are from when it ran as a process: its hooks run them now.
+        async def run() -> None:
+            await self.deliver(envelope)
+            on_delivered()
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"redeliver:{envelope['id']}")
+        self._redeliveries.add(task)
+        task.add_done_callback(self._redeliveries.discard)
 
     async def filter(self, name: str, value: Any) -> Any:
         return await self.plugin.apply_filters(name, value)

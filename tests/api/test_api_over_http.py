@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from ops_center_sdk.api import APIClient, NotFoundError, PermissionDeniedError
 from ops_center_sdk.host import EventEnvelope, HostStore, create_host_app
+from served_app import served
 
 pytestmark = pytest.mark.slow
 
@@ -27,24 +28,8 @@ def app(tmp_path: Path) -> FastAPI:
 
 @pytest.fixture
 def server_url(app: FastAPI) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            threading.Event().wait(0.01)
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-    assert not thread.is_alive()
+    with served(app) as url:
+        yield url
 
 
 def test_calls_over_a_real_socket(app: FastAPI, server_url: str) -> None:

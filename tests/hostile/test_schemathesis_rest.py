@@ -27,12 +27,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
-from schemathesis_kit import Receiver, loopback_receiver, rewrite_request, served
+from schemathesis_kit import Receiver, loopback_receiver, rewrite_request
 
 from ops_center_sdk.host.outbox import RetryPolicy
 from ops_center_sdk.host.rest.webhooks import EVENT_CATALOG
 from ops_center_sdk.host.server import create_server_app
 from ops_center_sdk.host.webhook_sender import WebhookSettings
+from served_app import served
 
 pytestmark = pytest.mark.slow
 
